@@ -1,0 +1,84 @@
+"""`aistack plan STACK [--json]`: the offline plan."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from ..offline import Plan, PlannedResource, plan
+from .common import StackArg, console, load_or_exit
+
+# Inputs worth showing next to a resource in the tree, in this order, when present.
+_KEY_INPUTS = ("location", "region", "machineType", "instanceTypes", "nodeCount", "kubeconfig", "context")
+
+
+def _key_props(r: PlannedResource) -> str:
+    meta = r.inputs.get("metadata")
+    if isinstance(meta, dict) and "name" in meta:
+        ns = f"{meta['namespace']}/" if meta.get("namespace") else ""
+        return f"{r.inputs.get('kind', '')} {ns}{meta['name']}"
+    shown = [f"{k}={r.inputs[k]}" for k in _KEY_INPUTS if k in r.inputs]
+    return ", ".join(shown[:3])
+
+
+def _label(r: PlannedResource, descendants: int) -> str:
+    flags = "".join(
+        f" [yellow]\\[{flag}][/]" for flag, on in (("protect", r.protect), ("retain", r.retain_on_delete)) if on
+    )
+    count = f" [dim]({descendants} resources)[/]" if not r.custom else ""
+    props = _key_props(r)
+    props = f" [dim]{props}[/]" if props else ""
+    style = "bold cyan" if not r.custom else "white"
+    return f"[{style}]{r.name}[/] [magenta]{r.type}[/]{count}{props}{flags}"
+
+
+def render_tree(p: Plan) -> Tree:
+    children: dict[str, list[PlannedResource]] = defaultdict(list)
+    urns = {r.urn for r in p.resources}
+    for r in p.resources:
+        children[r.parent if r.parent in urns else ""].append(r)
+
+    def count(urn: str) -> int:
+        return sum(1 + count(c.urn) for c in children.get(urn, []))
+
+    spec = p.spec
+    root = Tree(f"[bold]stack {p.stack}[/] — {spec.target} / {spec.region}")
+
+    def add(node: Tree, urn: str) -> None:
+        for r in children.get(urn, []):
+            add(node.add(_label(r, count(r.urn))), r.urn)
+
+    add(root, "")
+    return root
+
+
+def _summary_table(p: Plan) -> Table:
+    table = Table(title="resources by type", title_justify="left")
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    summary: dict[str, Any] = p.summary()
+    for type_, n in summary["by_type"].items():
+        table.add_row(type_, str(n))
+    table.add_row("[bold]total[/]", f"[bold]{summary['total']}[/] ({summary['protected']} protected)")
+    return table
+
+
+def plan_cmd(
+    stack: str = StackArg,
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as a JSON document."),
+) -> None:
+    """Show every resource the program would register, computed offline under Pulumi's mocks."""
+    loaded = load_or_exit(stack)
+    p = plan(loaded)
+    if as_json:
+        typer.echo(p.dumps())
+        return
+    console.print(render_tree(p))
+    console.print(_summary_table(p))
+    for w in p.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"[dim]{p.summary()['note']}[/]")

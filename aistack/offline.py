@@ -1,0 +1,191 @@
+"""The offline plan: the real Pulumi program, run in-process under the SDK's mock monitor.
+
+No CLI, no credentials, no network. The mock monitor hands each registration to
+``RecordingMonitor``, which keeps what the engine would be asked to create: type, name,
+parent, inputs and resource options. Mocked resources echo their inputs back as outputs, so
+values a cloud provider would compute (ids, endpoints, generated names) are not real here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import SETTINGS, set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.spec import LoadedStack, StackSpec
+
+PROJECT = "aistack"
+SECRET_MASK = "[secret]"
+UNKNOWN_NOTE = (
+    "Offline plan: resources are those the program registers; values a provider computes at "
+    "deploy time (ids, endpoints, generated names) are unknown offline."
+)
+# How the SDK marks a secret inside deserialized properties (pulumi.runtime.rpc).
+_SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "inputs": self.inputs,
+            "protect": self.protect,
+            "retain_on_delete": self.retain_on_delete,
+        }
+
+
+@dataclass
+class Plan:
+    stack: str
+    spec: StackSpec
+    resources: list[PlannedResource] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        by_type = Counter(r.type for r in self.resources)
+        return {
+            "total": len(self.resources),
+            "custom": sum(r.custom for r in self.resources),
+            "components": sum(not r.custom for r in self.resources),
+            "protected": sum(r.protect for r in self.resources),
+            "by_type": dict(sorted(by_type.items())),
+            "note": UNKNOWN_NOTE,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "target": self.spec.target,
+            "resources": [r.as_json() for r in self.resources],
+            "summary": self.summary(),
+            "warnings": self.warnings,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.as_json(), indent=2, sort_keys=True)
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object in the plan, rebuilt as a manifest (providers excluded)."""
+        out = []
+        for r in self.resources:
+            if not r.custom or not r.type.startswith("kubernetes:") or r.type.startswith("pulumi:providers:"):
+                continue
+            obj = {k: v for k, v in r.inputs.items() if not k.startswith("__")}
+            if "apiVersion" in obj and "kind" in obj:
+                out.append(obj)
+        return out
+
+
+def _clean(value: Any) -> Any:
+    """Inputs as JSON: secrets masked, SDK objects reduced to plain values."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
+            return SECRET_MASK
+        return {k: _clean(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, pulumi.Resource):
+        return "[resource reference]"
+    return str(value)
+
+
+class EchoMocks(mocks.Mocks):
+    """Resources echo their inputs; invokes return nothing. Ids are derived from names so plans are stable."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, keeping the resource options it is sent as well."""
+
+    def __init__(self, mock: mocks.Mocks) -> None:
+        super().__init__(mock)
+        self.planned: list[PlannedResource] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        state = self.resources[response.urn].state
+        item = PlannedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=_clean(state),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+        )
+        with self._lock:
+            self.planned.append(item)
+        return response
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def config_for_engine(config: dict[str, Any]) -> dict[str, str]:
+    """Config as the engine would pass it: text values, structured ones as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def plan(loaded: LoadedStack) -> Plan:
+    """Run the Pulumi program for a validated stack under mocks and return what it registers."""
+    from components.program import main  # imported late: it pulls in the cloud SDKs
+
+    mock = EchoMocks()
+    monitor = RecordingMonitor(mock)
+    logger = logging.getLogger(f"aistack.plan.{loaded.name}")
+    logger.propagate = False
+    collect = _Collect()
+    logger.handlers[:] = [collect]
+    # A fresh root Stack per plan: set_mocks keeps an existing one, which would carry the
+    # previous stack's name into this plan's URNs when several plans run in one process.
+    set_root_resource(None)  # type: ignore[arg-type]
+    SETTINGS.rpc_manager.clear()
+    mocks.set_mocks(mock, project=PROJECT, stack=loaded.name, preview=True, monitor=monitor, logger=logger)
+    set_all_config(config_for_engine(loaded.config), list(loaded.secret_keys))
+    try:
+        _sync_await(run_pulumi_func(main))
+    finally:
+        set_all_config({}, [])
+    resources = sorted(monitor.planned, key=lambda r: r.urn)
+    return Plan(stack=loaded.name, spec=loaded.spec, resources=resources, warnings=collect.messages)

@@ -1,0 +1,1 @@
+"""Decision blueprints: the hardware catalog and, on top of it, estimates and recommendations."""

@@ -1,0 +1,35 @@
+"""The Pulumi program: config → validated spec → AiStack. ``__main__.py`` calls ``main``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.runtime.config import CONFIG, get_config_env
+
+from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
+from .stack import AiStack
+
+
+def config_bag() -> dict[str, Any]:
+    """Every config value the engine (or the offline planner) handed this program."""
+    return {**get_config_env(), **CONFIG.get()}
+
+
+def spec_from_config() -> StackSpec:
+    """Validate the whole stack config before any resource exists; fail with every problem listed."""
+    values = spec_values_from_config(config_bag(), from_engine=True)
+    try:
+        return parse_spec(values, source=f"stack {pulumi.get_stack()}")
+    except SpecError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def main() -> AiStack:
+    spec = spec_from_config()
+    stack = AiStack(spec.name, spec)
+    pulumi.export("target", spec.target)
+    pulumi.export("region", spec.region)
+    pulumi.export("pools", stack.pools)
+    pulumi.export("teams", [t.name for t in spec.teams])
+    return stack

@@ -1,0 +1,271 @@
+"""The typed model of one AI stack.
+
+Shape only: types, ranges, formats and defaults. Rules that need the catalog or look at
+several fields at once live in ``rules.py`` so that every one of them runs and reports,
+instead of stopping at the first failed model validator.
+
+Each field's description states its default and, where it matters, whether changing it on a
+deployed stack replaces cloud resources ("replaces: ...").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+Target = Literal["gcp", "aws", "onprem"]
+ComplianceProfile = Literal["standard", "hipaa", "gdpr"]
+KubeflowComponent = Literal[
+    "pipelines",
+    "notebooks",
+    "trainer",
+    "training-operator",
+    "katib",
+    "kserve",
+    "dashboard",
+    "profiles",
+]
+
+# RFC 1123 label: what Kubernetes namespaces, node pool and many cloud resource names accept.
+DnsLabel = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", min_length=1, max_length=40),
+]
+Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(h|d|w|y)$")]
+TpuTopology = Annotated[str, StringConstraints(pattern=r"^[0-9]+x[0-9]+(x[0-9]+)?$")]
+KubeVersion = Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")]
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(
+            f"'{value}' is not a CIDR block ({exc}); write it like 203.0.113.0/24 with host bits zero"
+        ) from None
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class _Model(BaseModel):
+    # extra="forbid": a typo in a key is an error with a suggestion, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class AuthorizedNetwork(_Model):
+    cidr: Cidr = Field(description="Network allowed to reach the control plane.")
+    name: str = Field(default="", description="Label shown in the console. Default: empty.")
+
+
+class ClusterSpec(_Model):
+    release_channel: Literal["rapid", "regular", "stable", "extended"] = Field(
+        default="regular",
+        description="GKE release channel; on EKS it picks the newest version of that channel's minor. "
+        "Default: regular.",
+    )
+    kubernetes_version: KubeVersion | None = Field(
+        default=None,
+        description="Pin a minor version such as '1.34'. Default: follow the release channel.",
+    )
+    private_endpoint: bool = Field(
+        default=False,
+        description="Control plane reachable only from inside the network. Default: false "
+        "(public endpoint limited to authorized_networks). Required by the hipaa profile. "
+        "replaces: no (GKE/EKS update in place).",
+    )
+    authorized_networks: tuple[AuthorizedNetwork, ...] = Field(
+        default=(), description="CIDRs allowed to reach a public endpoint. Default: none."
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="onprem only: path to a kubeconfig, or its content (store it as a Pulumi secret). "
+        "Default: the ambient KUBECONFIG.",
+    )
+    context: str | None = Field(default=None, description="onprem only: kubeconfig context. Default: current.")
+
+
+class Sharing(_Model):
+    mode: Literal["none", "time-slicing", "mig"] = Field(
+        default="none", description="How one GPU is shared between pods. Default: none."
+    )
+    replicas: int | None = Field(
+        default=None, ge=2, le=48, description="time-slicing: pods per GPU (2-48). Required for time-slicing."
+    )
+    profile: str | None = Field(
+        default=None, description="mig: MIG profile such as '1g.10gb' (see the catalog). Required for mig."
+    )
+
+
+class Taint(_Model):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class AcceleratorPool(_Model):
+    name: DnsLabel = Field(description="Pool name, unique in the stack. replaces: the node pool.")
+    accelerator: str = Field(description="Catalog id, e.g. nvidia-h100-80gb or tpu-v5e. replaces: the node pool.")
+    count: int = Field(
+        default=1, ge=1, le=64, description="Accelerators (GPUs or TPU chips) per node. Default: 1. replaces: the node pool."
+    )
+    machine_type: str | None = Field(
+        default=None,
+        description="GKE machine type / EC2 instance type. Default: derived from accelerator and count. "
+        "replaces: the node pool.",
+    )
+    tpu_topology: TpuTopology | None = Field(
+        default=None, description="TPU pools only: slice topology such as '2x4' or '4x4x4'. replaces: the node pool."
+    )
+    min_nodes: int = Field(default=0, ge=0, le=1000, description="Autoscaling floor; 0 = scale to zero. Default: 0.")
+    max_nodes: int = Field(default=1, ge=1, le=1000, description="Autoscaling ceiling. Default: 1.")
+    spot: bool = Field(default=False, description="Spot/preemptible capacity (clouds only). Default: false. replaces: the node pool.")
+    sharing: Sharing = Field(default_factory=Sharing, description="GPU sharing. Default: none.")
+    taints: tuple[Taint, ...] = Field(
+        default=(), description="Extra taints; the accelerator's NoSchedule taint is always added. Default: none."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels. Default: none.")
+    nodes: tuple[str, ...] = Field(
+        default=(), description="onprem only: names of the existing nodes that form this pool."
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="onprem only: labels that select this pool's existing nodes."
+    )
+
+
+class SharedFilesystem(_Model):
+    enabled: bool = Field(default=False, description="Create a shared RWX filesystem. Default: false.")
+    capacity_gb: int = Field(default=1024, ge=100, le=1_000_000, description="Size in GB. Default: 1024.")
+    kind: Literal["auto", "filestore", "efs", "fsx-lustre", "nfs"] = Field(
+        default="auto",
+        description="auto = Filestore on gcp, EFS on aws, NFS on onprem. Default: auto. replaces: the filesystem.",
+    )
+    nfs_server: str | None = Field(default=None, description="onprem nfs: server address.")
+    nfs_path: str = Field(default="/", description="onprem nfs: exported path. Default: /.")
+
+
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=30)]
+
+
+class StorageSpec(_Model):
+    buckets: tuple[BucketName, ...] = Field(
+        default=("datasets", "artifacts", "models"),
+        description="Object-store buckets by purpose; the physical name gets the stack prefix. "
+        "Default: datasets, artifacts, models. replaces: the bucket (protected unless data_protection is off).",
+    )
+    shared_filesystem: SharedFilesystem = Field(default_factory=SharedFilesystem)
+    default_storage_class: str | None = Field(
+        default=None, description="Name of the default StorageClass. Default: the target's (pd-balanced/gp3/...)."
+    )
+
+
+class AlertReceiver(_Model):
+    name: DnsLabel
+    type: Literal["email", "slack", "pagerduty", "webhook"]
+    target: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="Address, channel, routing key reference or URL."
+    )
+
+
+class MonitoringSpec(_Model):
+    enabled: bool = Field(default=True, description="Install Prometheus, Grafana and GPU alerts. Default: true.")
+    retention: Duration = Field(default="15d", description="Metrics retention, e.g. 15d. Default: 15d.")
+    storage_gb: int = Field(default=50, ge=1, le=100_000, description="Prometheus volume in GB. Default: 50.")
+    alert_receivers: tuple[AlertReceiver, ...] = Field(default=(), description="Where alerts go. Default: none.")
+    idle_gpu_utilization_percent: int = Field(
+        default=10, ge=1, le=100, description="Below this a GPU counts as idle. Default: 10."
+    )
+    idle_gpu_minutes: int = Field(default=30, ge=5, le=1440, description="Idle this long → alert. Default: 30.")
+
+
+class TeamSpec(_Model):
+    name: DnsLabel = Field(description="Team name; becomes its namespace. replaces: the namespace.")
+    cohort: DnsLabel = Field(default="ai", description="Kueue cohort; teams in one cohort lend idle quota. Default: ai.")
+    quotas: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="Pool name → accelerators guaranteed to the team. Default: none."
+    )
+    cpu: int | None = Field(default=None, ge=1, description="Guaranteed CPU cores. Default: sized from the quota.")
+    memory_gb: int | None = Field(default=None, ge=1, description="Guaranteed memory in GB. Default: sized from the quota.")
+    can_borrow: bool = Field(default=True, description="May borrow idle quota from its cohort. Default: true.")
+    admins: tuple[str, ...] = Field(default=(), description="Identity-provider groups with admin on the namespace.")
+    editors: tuple[str, ...] = Field(default=(), description="Groups with edit on the namespace.")
+    viewers: tuple[str, ...] = Field(default=(), description="Groups with view on the namespace.")
+
+
+class SchedulingSpec(_Model):
+    allow_overcommit: bool = Field(
+        default=False,
+        description="Allow team quotas to add up to more than the pools can hold. Default: false.",
+    )
+
+
+class KubeflowSpec(_Model):
+    enabled: bool = Field(default=True, description="Install Kubeflow. Default: true.")
+    version: Literal["26.03"] = Field(default="26.03", description="kubeflow/manifests release. Default: 26.03.")
+    components: tuple[KubeflowComponent, ...] = Field(
+        default=("pipelines", "notebooks", "trainer", "dashboard", "profiles"),
+        description="Components to install. Default: pipelines, notebooks, trainer, dashboard, profiles.",
+    )
+
+
+class SecuritySpec(_Model):
+    customer_managed_keys: bool = Field(
+        default=True, description="Encrypt secrets, disks and buckets with keys the stack owns. Default: true."
+    )
+    audit_logging: bool = Field(default=True, description="Control-plane and data-access audit logs. Default: true.")
+
+
+class StackSpec(_Model):
+    """A whole AI stack: where it runs, what accelerators it has and who uses them."""
+
+    target: Target = Field(description="gcp, aws or onprem. Required. replaces: everything.")
+    region: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        description="Cloud region, or on onprem a site name. Required. replaces: everything."
+    )
+    name: DnsLabel = Field(default="aistack", description="Prefix of physical resource names. Default: aistack.")
+    zones: tuple[str, ...] = Field(default=(), description="Zones for accelerator pools. Default: the region's.")
+    project: str | None = Field(default=None, description="gcp: project id. Default: the gcp:project config.")
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="onprem: ISO 3166 country of the site (GDPR residency). Default: unset."
+    )
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    accelerator_pools: tuple[AcceleratorPool, ...] = Field(default=(), description="Accelerator node pools.")
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    teams: tuple[TeamSpec, ...] = Field(default=(), description="Teams sharing the accelerators.")
+    scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
+    kubeflow: KubeflowSpec = Field(default_factory=KubeflowSpec)
+    compliance: ComplianceProfile = Field(default="standard", description="standard, hipaa or gdpr. Default: standard.")
+    security: SecuritySpec = Field(default_factory=SecuritySpec)
+    data_protection: bool = Field(
+        default=True,
+        description="Protect buckets, filesystems, keys and volumes from deletion (Pulumi protect + retain). "
+        "Default: true.",
+    )
+
+    def pool(self, name: str) -> AcceleratorPool | None:
+        return next((p for p in self.accelerator_pools if p.name == name), None)
+
+
+# Field names by model, for "did you mean" on unknown keys.
+MODELS_BY_NAME: dict[str, type[BaseModel]] = {
+    m.__name__: m
+    for m in (
+        StackSpec,
+        ClusterSpec,
+        AuthorizedNetwork,
+        AcceleratorPool,
+        Sharing,
+        Taint,
+        StorageSpec,
+        SharedFilesystem,
+        MonitoringSpec,
+        AlertReceiver,
+        TeamSpec,
+        SchedulingSpec,
+        KubeflowSpec,
+        SecuritySpec,
+    )
+}

@@ -1,0 +1,345 @@
+"""Rules that need the catalog or several fields at once.
+
+Each rule is a pure function ``StackSpec -> Iterable[SpecIssue]``; ``check`` runs all of them so
+one run reports every problem. A rule that depends on a value another rule rejects (an unknown
+accelerator, say) skips quietly instead of piling on a second error for the same mistake.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+from blueprints import catalog
+
+from .errors import SpecIssue, did_you_mean, join_path
+from .model import AcceleratorPool, StackSpec
+
+Rule = Callable[[StackSpec], Iterable[SpecIssue]]
+RULES: list[Rule] = []
+
+# Namespaces the platform owns or Kubernetes reserves; a team may not take them over.
+RESERVED_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public", "kube-node-lease", "kubeflow", "kueue-system",
+     "monitoring", "gpu-operator", "cert-manager", "istio-system", "auth", "knative-serving"}
+)
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def check(spec: StackSpec) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    for r in RULES:
+        issues.extend(r(spec))
+    return issues
+
+
+def _pool_path(i: int, field: str) -> str:
+    return join_path("accelerator_pools", i, field)
+
+
+def accelerator_of(pool: AcceleratorPool) -> catalog.Accelerator | None:
+    return catalog.accelerators().get(pool.accelerator)
+
+
+def mig_instances(pool: AcceleratorPool) -> int:
+    """How many schedulable slices one physical GPU of this pool becomes."""
+    acc = accelerator_of(pool)
+    if pool.sharing.mode == "time-slicing" and pool.sharing.replicas:
+        return pool.sharing.replicas
+    if pool.sharing.mode == "mig" and acc is not None and pool.sharing.profile in acc.mig_profiles:
+        return acc.mig_profiles[pool.sharing.profile]
+    return 1
+
+
+def pool_capacity(pool: AcceleratorPool) -> int:
+    """Schedulable accelerator units the pool offers at its node ceiling.
+
+    max_nodes x accelerators per node x slices per accelerator (time-slicing replicas or MIG instances).
+    """
+    return pool.max_nodes * pool.count * mig_instances(pool)
+
+
+# ----------------------------------------------------------------------------------- where
+
+
+@rule
+def region_exists(spec: StackSpec) -> Iterator[SpecIssue]:
+    known = catalog.regions().for_target(spec.target)
+    if known and spec.region not in known:
+        yield SpecIssue(
+            "region",
+            f"unknown {spec.target} region '{spec.region}'.",
+            did_you_mean(spec.region, sorted(known)),
+        )
+
+
+@rule
+def zones_in_region(spec: StackSpec) -> Iterator[SpecIssue]:
+    if spec.target == "onprem":
+        return
+    for i, zone in enumerate(spec.zones):
+        # GCP zones are <region>-<letter>, AWS AZs <region><letter>.
+        suffix = zone[len(spec.region):]
+        ok = zone.startswith(spec.region) and (
+            (spec.target == "gcp" and len(suffix) == 2 and suffix[0] == "-" and suffix[1].isalpha())
+            or (spec.target == "aws" and len(suffix) == 1 and suffix.isalpha())
+        )
+        if not ok:
+            example = f"{spec.region}-a" if spec.target == "gcp" else f"{spec.region}a"
+            yield SpecIssue(
+                join_path("zones", i),
+                f"zone '{zone}' is not in region '{spec.region}'.",
+                f"use zones of {spec.region}, e.g. '{example}', or drop zones to use the region's.",
+            )
+
+
+@rule
+def target_specific_fields(spec: StackSpec) -> Iterator[SpecIssue]:
+    if spec.target != "onprem":
+        for field in ("kubeconfig", "context"):
+            if getattr(spec.cluster, field) is not None:
+                yield SpecIssue(
+                    join_path("cluster", field),
+                    f"only the onprem target connects to an existing cluster; target is {spec.target}.",
+                    f"remove cluster.{field}, or set target: onprem.",
+                )
+        if spec.country is not None:
+            yield SpecIssue("country", "country is for onprem sites; clouds take it from the region.", "remove country.")
+    if spec.target != "gcp" and spec.project is not None:
+        yield SpecIssue("project", f"project is a GCP setting; target is {spec.target}.", "remove project.")
+
+
+# ----------------------------------------------------------------------------------- pools
+
+
+@rule
+def pool_names_unique(spec: StackSpec) -> Iterator[SpecIssue]:
+    seen: set[str] = set()
+    for i, pool in enumerate(spec.accelerator_pools):
+        if pool.name in seen:
+            yield SpecIssue(_pool_path(i, "name"), f"pool name '{pool.name}' is used twice.", "give each pool its own name.")
+        seen.add(pool.name)
+
+
+@rule
+def pool_accelerator(spec: StackSpec) -> Iterator[SpecIssue]:
+    cat = catalog.accelerators()
+    for i, pool in enumerate(spec.accelerator_pools):
+        acc = cat.get(pool.accelerator)
+        if acc is None:
+            yield SpecIssue(
+                _pool_path(i, "accelerator"),
+                f"unknown '{pool.accelerator}';",
+                did_you_mean(pool.accelerator, cat.ids),
+            )
+            continue
+        if spec.target not in acc.targets:
+            offered = [a.id for a in cat.accelerators if spec.target in a.targets and a.kind == acc.kind]
+            alt = f"use one of {', '.join(offered)}" if offered else "choose another accelerator"
+            yield SpecIssue(
+                _pool_path(i, "accelerator"),
+                f"{acc.name} ({acc.kind}) is not offered on target {spec.target}; it runs on {', '.join(acc.targets)}.",
+                f"{alt}, or set target to {acc.targets[0]}.",
+            )
+
+
+@rule
+def pool_tpu_topology(spec: StackSpec) -> Iterator[SpecIssue]:
+    for i, pool in enumerate(spec.accelerator_pools):
+        acc = accelerator_of(pool)
+        if acc is None:
+            continue
+        if acc.kind == "tpu" and pool.tpu_topology is None:
+            yield SpecIssue(
+                _pool_path(i, "tpu_topology"),
+                f"TPU pool '{pool.name}' needs a slice topology.",
+                "set tpu_topology, e.g. '2x4' (8 chips, one host) or '4x4' (16 chips, 4 hosts).",
+            )
+        if acc.kind != "tpu" and pool.tpu_topology is not None:
+            yield SpecIssue(
+                _pool_path(i, "tpu_topology"),
+                f"tpu_topology applies to TPU pools; '{pool.accelerator}' is a {acc.kind}.",
+                "remove tpu_topology.",
+            )
+
+
+@rule
+def pool_sharing(spec: StackSpec) -> Iterator[SpecIssue]:
+    for i, pool in enumerate(spec.accelerator_pools):
+        acc = accelerator_of(pool)
+        sharing = pool.sharing
+        path = join_path("accelerator_pools", i, "sharing")
+        if sharing.mode == "none":
+            if sharing.replicas is not None or sharing.profile is not None:
+                yield SpecIssue(path, "replicas/profile are set but mode is none.", "set mode: time-slicing or mig, or remove them.")
+            continue
+        if acc is not None and acc.kind != "gpu":
+            yield SpecIssue(
+                join_path(path, "mode"),
+                f"GPU sharing does not apply to {acc.kind} '{acc.id}'.",
+                "set sharing.mode: none.",
+            )
+            continue
+        if sharing.mode == "time-slicing":
+            if sharing.replicas is None:
+                yield SpecIssue(join_path(path, "replicas"), "time-slicing needs a replica count.", "set replicas: 2..48 (pods per GPU).")
+            if sharing.profile is not None:
+                yield SpecIssue(join_path(path, "profile"), "profile is for mig, not time-slicing.", "remove profile.")
+        if sharing.mode == "mig":
+            if sharing.replicas is not None:
+                yield SpecIssue(join_path(path, "replicas"), "replicas is for time-slicing, not mig.", "remove replicas.")
+            if acc is None:
+                continue
+            if not acc.supports_mig:
+                mig_gpus = [a.id for a in catalog.accelerators().accelerators if a.supports_mig]
+                yield SpecIssue(
+                    join_path(path, "mode"),
+                    f"{acc.name} has no MIG support.",
+                    f"use time-slicing, or a MIG-capable GPU: {', '.join(mig_gpus)}.",
+                )
+            elif sharing.profile is None:
+                yield SpecIssue(
+                    join_path(path, "profile"),
+                    "mig needs a profile.",
+                    f"set profile to one of {', '.join(acc.mig_profiles)}.",
+                )
+            elif sharing.profile not in acc.mig_profiles:
+                yield SpecIssue(
+                    join_path(path, "profile"),
+                    f"'{sharing.profile}' is not a MIG profile of {acc.name};",
+                    did_you_mean(sharing.profile, acc.mig_profiles),
+                )
+
+
+@rule
+def pool_sizes(spec: StackSpec) -> Iterator[SpecIssue]:
+    for i, pool in enumerate(spec.accelerator_pools):
+        if pool.min_nodes > pool.max_nodes:
+            yield SpecIssue(
+                _pool_path(i, "min_nodes"),
+                f"min_nodes ({pool.min_nodes}) is above max_nodes ({pool.max_nodes}).",
+                "lower min_nodes or raise max_nodes.",
+            )
+
+
+@rule
+def pool_target_fields(spec: StackSpec) -> Iterator[SpecIssue]:
+    for i, pool in enumerate(spec.accelerator_pools):
+        if spec.target == "onprem":
+            if pool.spot:
+                yield SpecIssue(_pool_path(i, "spot"), "spot capacity exists only on clouds.", "remove spot for onprem pools.")
+            if not pool.nodes and not pool.node_selector:
+                yield SpecIssue(
+                    _pool_path(i, "nodes"),
+                    f"onprem pool '{pool.name}' does not say which existing nodes it is.",
+                    "list the node names under nodes, or give a node_selector that matches them.",
+                )
+            if pool.machine_type is not None:
+                yield SpecIssue(_pool_path(i, "machine_type"), "onprem nodes already exist; machine_type is for clouds.", "remove machine_type.")
+        else:
+            for field in ("nodes", "node_selector"):
+                if getattr(pool, field):
+                    yield SpecIssue(
+                        _pool_path(i, field),
+                        f"{field} picks existing onprem nodes; on {spec.target} the pool creates its nodes.",
+                        f"remove {field}.",
+                    )
+
+
+# ----------------------------------------------------------------------------------- teams
+
+
+@rule
+def team_names(spec: StackSpec) -> Iterator[SpecIssue]:
+    seen: set[str] = set()
+    for i, team in enumerate(spec.teams):
+        if team.name in seen:
+            yield SpecIssue(join_path("teams", i, "name"), f"team '{team.name}' is listed twice.", "merge the two entries.")
+        if team.name in RESERVED_NAMESPACES:
+            yield SpecIssue(
+                join_path("teams", i, "name"),
+                f"'{team.name}' is a system namespace.",
+                f"rename the team, e.g. 'team-{team.name}'.",
+            )
+        seen.add(team.name)
+
+
+@rule
+def team_quota_pools(spec: StackSpec) -> Iterator[SpecIssue]:
+    names = [p.name for p in spec.accelerator_pools]
+    for i, team in enumerate(spec.teams):
+        for pool_name in team.quotas:
+            if pool_name not in names:
+                hint = did_you_mean(pool_name, names) if names else "define accelerator_pools first."
+                yield SpecIssue(
+                    join_path("teams", i, "quotas", pool_name),
+                    f"quota names pool '{pool_name}', which does not exist;",
+                    hint,
+                )
+
+
+@rule
+def quotas_fit_capacity(spec: StackSpec) -> Iterator[SpecIssue]:
+    if spec.scheduling.allow_overcommit:
+        return
+    demand: Counter[str] = Counter()
+    for team in spec.teams:
+        demand.update(team.quotas)
+    for i, pool in enumerate(spec.accelerator_pools):
+        capacity = pool_capacity(pool)
+        if demand[pool.name] > capacity:
+            yield SpecIssue(
+                _pool_path(i, "max_nodes"),
+                f"teams are promised {demand[pool.name]} units of pool '{pool.name}', which holds at most "
+                f"{capacity} ({pool.max_nodes} nodes x {pool.count} x {mig_instances(pool)} per accelerator).",
+                "raise max_nodes, lower the team quotas, or set scheduling.allow_overcommit: true on purpose.",
+            )
+
+
+# ----------------------------------------------------------------------------------- compliance
+
+
+@rule
+def gdpr_residency(spec: StackSpec) -> Iterator[SpecIssue]:
+    if spec.compliance != "gdpr":
+        return
+    regions = catalog.regions()
+    if spec.target == "onprem":
+        if spec.country is None or spec.country not in regions.eu_eea_countries:
+            got = f"'{spec.country}'" if spec.country else "not set"
+            yield SpecIssue(
+                "country",
+                f"the gdpr profile keeps data in the EU/EEA; the site's country is {got}.",
+                "set country to the ISO code of an EU/EEA site (e.g. DE), or use another compliance profile.",
+            )
+        return
+    region = regions.for_target(spec.target).get(spec.region)
+    if region is not None and not region.eu:
+        eu = sorted(name for name, r in regions.for_target(spec.target).items() if r.eu)
+        yield SpecIssue(
+            "region",
+            f"the gdpr profile keeps data in the EU/EEA; {spec.region} ({region.location}) is outside it.",
+            f"use an EU region: {', '.join(eu)}.",
+        )
+
+
+@rule
+def hipaa_controls(spec: StackSpec) -> Iterator[SpecIssue]:
+    if spec.compliance != "hipaa":
+        return
+    if spec.target != "onprem" and not spec.cluster.private_endpoint:
+        yield SpecIssue(
+            "cluster.private_endpoint",
+            "the hipaa profile requires a private control-plane endpoint.",
+            "set cluster.private_endpoint: true and reach the API through the VPC (VPN, bastion or CI runner inside).",
+        )
+    if not spec.security.customer_managed_keys:
+        yield SpecIssue("security.customer_managed_keys", "the hipaa profile requires customer-managed keys.", "set it to true.")
+    if not spec.security.audit_logging:
+        yield SpecIssue("security.audit_logging", "the hipaa profile requires audit logs.", "set it to true.")
+    if not spec.data_protection:
+        yield SpecIssue("data_protection", "the hipaa profile forbids unprotected data stores.", "set data_protection: true.")

@@ -1,0 +1,18 @@
+"""What every target component has in common."""
+
+from __future__ import annotations
+
+import pulumi
+
+from ..handle import TargetHandle
+from ..spec import StackSpec
+
+
+class Target(pulumi.ComponentResource):
+    """A target layer. Subclasses create the cloud (or connect to the cluster) and set ``handle``."""
+
+    handle: TargetHandle
+
+    def __init__(self, type_name: str, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None) -> None:
+        super().__init__(f"aistack:index:{type_name}", name, None, opts)
+        self.spec = spec
