@@ -134,7 +134,7 @@ class RecordingMonitor(mocks.MockMonitor):
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         state = self.resources[response.urn].state
@@ -183,8 +183,12 @@ def plan(loaded: LoadedStack) -> Plan:
     SETTINGS.rpc_manager.clear()
     mocks.set_mocks(mock, project=PROJECT, stack=loaded.name, preview=True, monitor=monitor, logger=logger)
     set_all_config(config_for_engine(loaded.config), list(loaded.secret_keys))
+
+    def program() -> None:
+        main()
+
     try:
-        _sync_await(run_pulumi_func(main))
+        _sync_await(run_pulumi_func(program))
     finally:
         set_all_config({}, [])
     resources = sorted(monitor.planned, key=lambda r: r.urn)

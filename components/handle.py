@@ -100,7 +100,7 @@ def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
         labels = {POOL_LABEL: pool.name, ACCELERATOR_LABEL: acc.id, **pool.labels}
         if pool.spot:
             labels[CAPACITY_LABEL] = "spot"
-        taints = (accelerator_taint(acc.kind),) + tuple(NodeTaint(t.key, t.value, t.effect) for t in pool.taints)
+        taints = (accelerator_taint(acc.kind), *(NodeTaint(t.key, t.value, t.effect) for t in pool.taints))
         out.append(
             PoolInventory(
                 pool=pool.name,

@@ -38,7 +38,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last line of defence for the user's terminal
+    except Exception as exc:
         if os.environ.get("AISTACK_DEBUG"):
             raise
         err.print(f"[red]aistack failed:[/] {type(exc).__name__}: {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,7 +19,7 @@ console = Console()
 err = Console(stderr=True)
 
 STACKS_DIR = Path("stacks")
-StackArg = typer.Argument(help="Stack name (stacks/Pulumi.<name>.yaml) or path to a stack file.")
+StackArg = Annotated[str, typer.Argument(help="Stack name (stacks/Pulumi.<name>.yaml) or path to a stack file.")]
 
 
 def print_spec_error(exc: SpecError) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -30,8 +30,10 @@ def write_manifests(objects: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def manifests(
-    stack: str = StackArg,
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to write <kind>-<namespace>-<name>.yaml files into."),
+    stack: StackArg,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory to write <kind>-<namespace>-<name>.yaml files into.")
+    ],
 ) -> None:
     """Write every Kubernetes object in the offline plan as YAML, for kubectl apply or GitOps."""
     loaded = load_or_exit(stack)

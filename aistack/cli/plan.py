@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -68,8 +68,8 @@ def _summary_table(p: Plan) -> Table:
 
 
 def plan_cmd(
-    stack: str = StackArg,
-    as_json: bool = typer.Option(False, "--json", help="Print the plan as a JSON document."),
+    stack: StackArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as a JSON document.")] = False,
 ) -> None:
     """Show every resource the program would register, computed offline under Pulumi's mocks."""
     loaded = load_or_exit(stack)

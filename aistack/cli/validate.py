@@ -5,7 +5,7 @@ from __future__ import annotations
 from .common import StackArg, console, load_or_exit
 
 
-def validate(stack: str = StackArg) -> None:
+def validate(stack: StackArg) -> None:
     """Validate a stack config; exit 0 if valid, 2 with every problem otherwise."""
     loaded = load_or_exit(stack)
     spec = loaded.spec

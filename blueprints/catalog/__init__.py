@@ -122,10 +122,10 @@ def regions() -> RegionCatalog:
 
 
 __all__ = [
+    "RESOURCE_NAMES",
     "Accelerator",
     "AcceleratorCatalog",
     "AcceleratorKind",
-    "RESOURCE_NAMES",
     "Region",
     "RegionCatalog",
     "Target",

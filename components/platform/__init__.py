@@ -13,7 +13,9 @@ from .tenancy import tenancy_objects
 class Tenancy(pulumi.ComponentResource):
     """Team namespaces. Namespaces hold team volumes, so they are retained on delete under data protection."""
 
-    def __init__(self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("aistack:index:Tenancy", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=handle.provider, retain_on_delete=spec.data_protection)
         self.namespaces = {
@@ -25,7 +27,9 @@ class Tenancy(pulumi.ComponentResource):
 class Platform(pulumi.ComponentResource):
     """Everything in-cluster. Built from the handle; never asks which cloud it is on."""
 
-    def __init__(self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("aistack:index:Platform", name, None, opts)
         self.tenancy = Tenancy(f"{name}-tenancy", spec, handle, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"tenancy": self.tenancy})

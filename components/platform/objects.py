@@ -48,6 +48,4 @@ def register(prefix: str, obj: K8sObject, opts: pulumi.ResourceOptions) -> pulum
     cls = _BUILTIN.get((obj["apiVersion"], obj["kind"]))
     if cls is not None:
         return cls(name, opts=opts, **body)
-    return k8s.apiextensions.CustomResource(
-        name, api_version=obj["apiVersion"], kind=obj["kind"], opts=opts, **body
-    )
+    return k8s.apiextensions.CustomResource(name, api_version=obj["apiVersion"], kind=obj["kind"], opts=opts, **body)

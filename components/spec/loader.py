@@ -62,6 +62,22 @@ _PATTERN_TEXT = {
 }
 
 
+# Plain wording for type errors; YAML users write lists and mappings, not tuples and dicts.
+_TYPE_TEXT = {
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping of key: value",
+    "model_type": "must be a mapping of key: value",
+    "model_attributes_type": "must be a mapping of key: value",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be text",
+}
+
+
 @dataclass(frozen=True)
 class LoadedStack:
     """A stack file read from disk: its name, where it came from, its spec and raw config."""
@@ -100,6 +116,9 @@ def _issue_from_pydantic(err: Mapping[str, Any]) -> SpecIssue:
         pattern = str(err.get("ctx", {}).get("pattern", ""))
         text = _PATTERN_TEXT.get(pattern, f"must match {pattern}")
         return SpecIssue(path, f"'{value}' {text}.", "correct the value.")
+    if kind in _TYPE_TEXT:
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        return SpecIssue(path, f"{_TYPE_TEXT[kind]} (got {shown}).", "correct the value.")
     if kind == "value_error":
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         return SpecIssue(path, msg + ".", "correct the value.")
@@ -114,7 +133,9 @@ def parse_spec(values: Mapping[str, Any], source: str = "") -> StackSpec:
     is right, all cross-field rule violations at once.
     """
     if not isinstance(values, Mapping):
-        raise SpecError([SpecIssue("(root)", "the aistack config must be a mapping of keys.", "see stacks/ for examples.")], source)
+        raise SpecError(
+            [SpecIssue("(root)", "the aistack config must be a mapping of keys.", "see stacks/ for examples.")], source
+        )
     try:
         spec = StackSpec.model_validate(dict(values))
     except ValidationError as exc:
@@ -185,16 +206,24 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
     where = str(path)
     if not path.is_file():
         siblings = sorted(stack_name_of(p) for p in path.parent.glob("Pulumi.*.yaml")) if path.parent.is_dir() else []
-        hint = did_you_mean(stack_name_of(path), siblings) if siblings else "pass a stack name from stacks/ or a file path."
+        hint = (
+            did_you_mean(stack_name_of(path), siblings)
+            if siblings
+            else "pass a stack name from stacks/ or a file path."
+        )
         raise SpecError([SpecIssue(where, "no such stack file;", hint)])
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError([SpecIssue(where, f"is not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax.")]) from None
+        raise SpecError(
+            [SpecIssue(where, f"is not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax.")]
+        ) from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
-        raise SpecError([SpecIssue(where, "a Pulumi stack file is a mapping with a 'config' mapping.", "see stacks/ for examples.")])
+        raise SpecError(
+            [SpecIssue(where, "a Pulumi stack file is a mapping with a 'config' mapping.", "see stacks/ for examples.")]
+        )
     secrets: list[str] = []
     config = {k: _mask_secure(v, k, secrets) for k, v in (doc.get("config") or {}).items()}
     return config, tuple(secrets)

@@ -109,7 +109,10 @@ class AcceleratorPool(_Model):
     name: DnsLabel = Field(description="Pool name, unique in the stack. replaces: the node pool.")
     accelerator: str = Field(description="Catalog id, e.g. nvidia-h100-80gb or tpu-v5e. replaces: the node pool.")
     count: int = Field(
-        default=1, ge=1, le=64, description="Accelerators (GPUs or TPU chips) per node. Default: 1. replaces: the node pool."
+        default=1,
+        ge=1,
+        le=64,
+        description="Accelerators (GPUs or TPU chips) per node. Default: 1. replaces: the node pool.",
     )
     machine_type: str | None = Field(
         default=None,
@@ -121,7 +124,9 @@ class AcceleratorPool(_Model):
     )
     min_nodes: int = Field(default=0, ge=0, le=1000, description="Autoscaling floor; 0 = scale to zero. Default: 0.")
     max_nodes: int = Field(default=1, ge=1, le=1000, description="Autoscaling ceiling. Default: 1.")
-    spot: bool = Field(default=False, description="Spot/preemptible capacity (clouds only). Default: false. replaces: the node pool.")
+    spot: bool = Field(
+        default=False, description="Spot/preemptible capacity (clouds only). Default: false. replaces: the node pool."
+    )
     sharing: Sharing = Field(default_factory=Sharing, description="GPU sharing. Default: none.")
     taints: tuple[Taint, ...] = Field(
         default=(), description="Extra taints; the accelerator's NoSchedule taint is always added. Default: none."
@@ -182,12 +187,16 @@ class MonitoringSpec(_Model):
 
 class TeamSpec(_Model):
     name: DnsLabel = Field(description="Team name; becomes its namespace. replaces: the namespace.")
-    cohort: DnsLabel = Field(default="ai", description="Kueue cohort; teams in one cohort lend idle quota. Default: ai.")
+    cohort: DnsLabel = Field(
+        default="ai", description="Kueue cohort; teams in one cohort lend idle quota. Default: ai."
+    )
     quotas: dict[str, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict, description="Pool name → accelerators guaranteed to the team. Default: none."
     )
     cpu: int | None = Field(default=None, ge=1, description="Guaranteed CPU cores. Default: sized from the quota.")
-    memory_gb: int | None = Field(default=None, ge=1, description="Guaranteed memory in GB. Default: sized from the quota.")
+    memory_gb: int | None = Field(
+        default=None, ge=1, description="Guaranteed memory in GB. Default: sized from the quota."
+    )
     can_borrow: bool = Field(default=True, description="May borrow idle quota from its cohort. Default: true.")
     admins: tuple[str, ...] = Field(default=(), description="Identity-provider groups with admin on the namespace.")
     editors: tuple[str, ...] = Field(default=(), description="Groups with edit on the namespace.")

@@ -20,8 +20,20 @@ RULES: list[Rule] = []
 
 # Namespaces the platform owns or Kubernetes reserves; a team may not take them over.
 RESERVED_NAMESPACES = frozenset(
-    {"default", "kube-system", "kube-public", "kube-node-lease", "kubeflow", "kueue-system",
-     "monitoring", "gpu-operator", "cert-manager", "istio-system", "auth", "knative-serving"}
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "kubeflow",
+        "kueue-system",
+        "monitoring",
+        "gpu-operator",
+        "cert-manager",
+        "istio-system",
+        "auth",
+        "knative-serving",
+    }
 )
 
 
@@ -83,7 +95,7 @@ def zones_in_region(spec: StackSpec) -> Iterator[SpecIssue]:
         return
     for i, zone in enumerate(spec.zones):
         # GCP zones are <region>-<letter>, AWS AZs <region><letter>.
-        suffix = zone[len(spec.region):]
+        suffix = zone[len(spec.region) :]
         ok = zone.startswith(spec.region) and (
             (spec.target == "gcp" and len(suffix) == 2 and suffix[0] == "-" and suffix[1].isalpha())
             or (spec.target == "aws" and len(suffix) == 1 and suffix.isalpha())
@@ -108,7 +120,9 @@ def target_specific_fields(spec: StackSpec) -> Iterator[SpecIssue]:
                     f"remove cluster.{field}, or set target: onprem.",
                 )
         if spec.country is not None:
-            yield SpecIssue("country", "country is for onprem sites; clouds take it from the region.", "remove country.")
+            yield SpecIssue(
+                "country", "country is for onprem sites; clouds take it from the region.", "remove country."
+            )
     if spec.target != "gcp" and spec.project is not None:
         yield SpecIssue("project", f"project is a GCP setting; target is {spec.target}.", "remove project.")
 
@@ -121,7 +135,9 @@ def pool_names_unique(spec: StackSpec) -> Iterator[SpecIssue]:
     seen: set[str] = set()
     for i, pool in enumerate(spec.accelerator_pools):
         if pool.name in seen:
-            yield SpecIssue(_pool_path(i, "name"), f"pool name '{pool.name}' is used twice.", "give each pool its own name.")
+            yield SpecIssue(
+                _pool_path(i, "name"), f"pool name '{pool.name}' is used twice.", "give each pool its own name."
+            )
         seen.add(pool.name)
 
 
@@ -175,7 +191,9 @@ def pool_sharing(spec: StackSpec) -> Iterator[SpecIssue]:
         path = join_path("accelerator_pools", i, "sharing")
         if sharing.mode == "none":
             if sharing.replicas is not None or sharing.profile is not None:
-                yield SpecIssue(path, "replicas/profile are set but mode is none.", "set mode: time-slicing or mig, or remove them.")
+                yield SpecIssue(
+                    path, "replicas/profile are set but mode is none.", "set mode: time-slicing or mig, or remove them."
+                )
             continue
         if acc is not None and acc.kind != "gpu":
             yield SpecIssue(
@@ -186,12 +204,18 @@ def pool_sharing(spec: StackSpec) -> Iterator[SpecIssue]:
             continue
         if sharing.mode == "time-slicing":
             if sharing.replicas is None:
-                yield SpecIssue(join_path(path, "replicas"), "time-slicing needs a replica count.", "set replicas: 2..48 (pods per GPU).")
+                yield SpecIssue(
+                    join_path(path, "replicas"),
+                    "time-slicing needs a replica count.",
+                    "set replicas: 2..48 (pods per GPU).",
+                )
             if sharing.profile is not None:
                 yield SpecIssue(join_path(path, "profile"), "profile is for mig, not time-slicing.", "remove profile.")
         if sharing.mode == "mig":
             if sharing.replicas is not None:
-                yield SpecIssue(join_path(path, "replicas"), "replicas is for time-slicing, not mig.", "remove replicas.")
+                yield SpecIssue(
+                    join_path(path, "replicas"), "replicas is for time-slicing, not mig.", "remove replicas."
+                )
             if acc is None:
                 continue
             if not acc.supports_mig:
@@ -231,7 +255,9 @@ def pool_target_fields(spec: StackSpec) -> Iterator[SpecIssue]:
     for i, pool in enumerate(spec.accelerator_pools):
         if spec.target == "onprem":
             if pool.spot:
-                yield SpecIssue(_pool_path(i, "spot"), "spot capacity exists only on clouds.", "remove spot for onprem pools.")
+                yield SpecIssue(
+                    _pool_path(i, "spot"), "spot capacity exists only on clouds.", "remove spot for onprem pools."
+                )
             if not pool.nodes and not pool.node_selector:
                 yield SpecIssue(
                     _pool_path(i, "nodes"),
@@ -239,7 +265,11 @@ def pool_target_fields(spec: StackSpec) -> Iterator[SpecIssue]:
                     "list the node names under nodes, or give a node_selector that matches them.",
                 )
             if pool.machine_type is not None:
-                yield SpecIssue(_pool_path(i, "machine_type"), "onprem nodes already exist; machine_type is for clouds.", "remove machine_type.")
+                yield SpecIssue(
+                    _pool_path(i, "machine_type"),
+                    "onprem nodes already exist; machine_type is for clouds.",
+                    "remove machine_type.",
+                )
         else:
             for field in ("nodes", "node_selector"):
                 if getattr(pool, field):
@@ -258,7 +288,9 @@ def team_names(spec: StackSpec) -> Iterator[SpecIssue]:
     seen: set[str] = set()
     for i, team in enumerate(spec.teams):
         if team.name in seen:
-            yield SpecIssue(join_path("teams", i, "name"), f"team '{team.name}' is listed twice.", "merge the two entries.")
+            yield SpecIssue(
+                join_path("teams", i, "name"), f"team '{team.name}' is listed twice.", "merge the two entries."
+            )
         if team.name in RESERVED_NAMESPACES:
             yield SpecIssue(
                 join_path("teams", i, "name"),
@@ -338,8 +370,12 @@ def hipaa_controls(spec: StackSpec) -> Iterator[SpecIssue]:
             "set cluster.private_endpoint: true and reach the API through the VPC (VPN, bastion or CI runner inside).",
         )
     if not spec.security.customer_managed_keys:
-        yield SpecIssue("security.customer_managed_keys", "the hipaa profile requires customer-managed keys.", "set it to true.")
+        yield SpecIssue(
+            "security.customer_managed_keys", "the hipaa profile requires customer-managed keys.", "set it to true."
+        )
     if not spec.security.audit_logging:
         yield SpecIssue("security.audit_logging", "the hipaa profile requires audit logs.", "set it to true.")
     if not spec.data_protection:
-        yield SpecIssue("data_protection", "the hipaa profile forbids unprotected data stores.", "set data_protection: true.")
+        yield SpecIssue(
+            "data_protection", "the hipaa profile forbids unprotected data stores.", "set data_protection: true."
+        )

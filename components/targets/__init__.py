@@ -10,7 +10,11 @@ from .base import Target
 from .gcp import GkeTarget
 from .onprem import OnPremTarget
 
-_TARGETS: dict[str, type[Target]] = {"gcp": GkeTarget, "aws": EksTarget, "onprem": OnPremTarget}
+_TARGETS: dict[str, type[GkeTarget | EksTarget | OnPremTarget]] = {
+    "gcp": GkeTarget,
+    "aws": EksTarget,
+    "onprem": OnPremTarget,
+}
 
 
 def build_target(name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> Target:

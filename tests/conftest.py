@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests run from any directory; paths are anchored at the repo root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ROOT / "stacks"
+EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root() -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(ROOT)
+    yield
+    os.chdir(before)
+
+
+def stack_values(name: str) -> dict[str, Any]:
+    """The aistack:* keys of an example stack, namespace stripped."""
+    doc = yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())
+    return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("aistack:")}

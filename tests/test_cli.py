@@ -1,0 +1,100 @@
+"""The aistack command as a user runs it: exit codes, and never a traceback for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLE_STACKS, ROOT
+
+
+def aistack(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aistack", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())},
+    )
+
+
+def test_validate_valid_stack_by_name_and_path() -> None:
+    assert aistack("validate", "local").returncode == 0
+    assert aistack("validate", "stacks/Pulumi.gcp-tpu.yaml").returncode == 0
+
+
+BAD_FILES = {
+    "invalid spec": "config:\n  aistack:target: gcp\n  aistack:region: us-central1\n"
+    "  aistack:accelerator_pools: [{name: a, accelerator: h100}]\n  aistack:teams: [{name: t, quotas: {b: 1}}]\n",
+    "broken yaml": "config: [\n",
+    "not a mapping": "- just\n- a list\n",
+    "config not a mapping": "config: 3\n",
+    "binary": "\udcff",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("content", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_bad_input_exits_2_without_traceback(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    for command in (["validate"], ["plan"], ["manifests", "--out", str(tmp_path / "m")]):
+        result = aistack(command[0], str(path), *command[1:])
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_invalid_spec_lists_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(BAD_FILES["invalid spec"])
+    result = aistack("validate", str(path))
+    assert "accelerator_pools[0].accelerator" in result.stderr
+    assert "nvidia-h100-80gb" in result.stderr
+    assert "teams[0].quotas.b" in result.stderr
+
+
+def test_unknown_stack_name_suggests_one() -> None:
+    result = aistack("validate", "locl")
+    assert result.returncode == 2
+    assert "did you mean 'local'" in result.stderr
+
+
+@pytest.mark.parametrize("name", EXAMPLE_STACKS)
+def test_plan_json_document(name: str) -> None:
+    result = aistack("plan", name, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["stack"] == name
+    assert set(doc) >= {"stack", "target", "resources", "summary"}
+    for r in doc["resources"]:
+        assert set(r) == {"urn", "type", "name", "parent", "inputs", "protect", "retain_on_delete"}
+    assert doc["summary"]["total"] == len(doc["resources"])
+    assert "unknown offline" in doc["summary"]["note"]
+
+
+def test_plan_tree_names_components_and_counts() -> None:
+    result = aistack("plan", "local")
+    assert result.returncode == 0, result.stderr
+    assert "aistack:index:AiStack" in result.stdout
+    assert "Namespace alpha" in result.stdout
+    assert "unknown offline" in result.stdout
+
+
+def test_manifests_writes_one_file_per_object(tmp_path: Path) -> None:
+    result = aistack("manifests", "local", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["namespace-cluster-alpha.yaml", "namespace-cluster-beta.yaml"]
+    obj = yaml.safe_load((tmp_path / files[0]).read_text())
+    assert obj["apiVersion"] == "v1" and obj["kind"] == "Namespace"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert aistack("plan").returncode == 2
+    assert aistack("frobnicate").returncode == 2

@@ -1,0 +1,88 @@
+"""The real Pulumi program under the SDK's mocks: every example registers cleanly and coherently."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from aistack.offline import plan
+from components.spec import load_stack
+from tests.conftest import EXAMPLE_STACKS
+
+
+@pytest.mark.parametrize("name", EXAMPLE_STACKS)
+def test_example_registers_without_error(name: str) -> None:
+    p = plan(load_stack(name))
+    types = {r.type for r in p.resources}
+    assert "aistack:index:AiStack" in types
+    assert {"aistack:index:GkeTarget", "aistack:index:EksTarget", "aistack:index:OnPremTarget"} & types
+
+
+@pytest.mark.parametrize("name", EXAMPLE_STACKS)
+def test_tree_is_well_formed(name: str) -> None:
+    p = plan(load_stack(name))
+    by_urn = {r.urn: r for r in p.resources}
+    for r in p.resources:
+        if r.type == "aistack:index:AiStack":
+            assert r.parent.endswith(f"pulumi:pulumi:Stack::aistack-{name}")
+            continue
+        parent = by_urn.get(r.parent)
+        assert parent is not None, f"{r.urn} is not parented inside the stack"
+        assert not parent.custom, "only components parent other resources"
+        assert r.name.startswith(f"{parent.name}-"), f"child {r.name} is not named {parent.name}-<role>"
+        if not r.custom:
+            assert r.type.startswith("aistack:index:"), r.type
+
+
+def test_onprem_platform_uses_the_target_provider() -> None:
+    p = plan(load_stack("local"))
+    providers = [r for r in p.resources if r.type == "pulumi:providers:kubernetes"]
+    assert len(providers) == 1
+    assert providers[0].inputs["kubeconfig"].endswith(".cache/aistack/local/kubeconfig")
+    namespaces = {r.inputs["metadata"]["name"] for r in p.resources if r.type == "kubernetes:core/v1:Namespace"}
+    assert namespaces == {"alpha", "beta"}
+
+
+def test_team_namespaces_are_retained_under_data_protection() -> None:
+    protected = plan(load_stack("onprem-gpu"))  # data_protection defaults to on
+    local = plan(load_stack("local"))  # turns it off
+    ns = [r for r in protected.resources if r.type == "kubernetes:core/v1:Namespace"]
+    assert ns and all(r.retain_on_delete for r in ns)
+    assert not any(r.retain_on_delete for r in local.resources if r.type == "kubernetes:core/v1:Namespace")
+
+
+@pytest.mark.parametrize("name", ["gcp-tpu", "aws-gpu"])
+def test_cloud_seams_say_the_platform_is_not_built(name: str) -> None:
+    p = plan(load_stack(name))
+    assert any("does not create a cluster yet" in w for w in p.warnings)
+    assert not p.kubernetes_objects()
+
+
+@pytest.mark.parametrize("name", EXAMPLE_STACKS)
+def test_plan_json_is_stable(name: str) -> None:
+    loaded = load_stack(name)
+    first = plan(loaded).dumps()
+    plan(load_stack("local"))  # another stack in between must not leak into the next plan
+    assert plan(loaded).dumps() == first
+
+
+def test_program_rejects_invalid_config_before_registering_anything() -> None:
+    from pulumi.runtime import mocks
+    from pulumi.runtime.config import set_all_config
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from aistack.offline import EchoMocks, RecordingMonitor
+    from components.program import main
+
+    mock = EchoMocks()
+    monitor = RecordingMonitor(mock)
+    mocks.set_mocks(mock, project="aistack", stack="broken", preview=True, monitor=monitor)
+    set_all_config({"aistack:target": "gcp", "aistack:region": "us-centrall", "aistack:teams": '[{"name": "A"}]'})
+    try:
+        with pytest.raises(pulumi.RunError) as info:
+            _sync_await(run_pulumi_func(main))
+    finally:
+        set_all_config({})
+    assert "teams[0].name" in str(info.value)
+    assert monitor.planned == []
