@@ -26,6 +26,7 @@ from components.spec import LoadedStack, StackSpec
 
 PROJECT = "aistack"
 SECRET_MASK = "[secret]"
+UNKNOWN_MARK = "[unknown]"  # a value only the provider knows, at deploy time
 UNKNOWN_NOTE = (
     "Offline plan: resources are those the program registers; values a provider computes at "
     "deploy time (ids, endpoints, generated names) are unknown offline."
@@ -110,19 +111,27 @@ def _clean(value: Any) -> Any:
         return [_clean(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN_MARK
     if isinstance(value, pulumi.Resource):
         return "[resource reference]"
     return str(value)
 
 
+# Invokes the program makes, answered with placeholders that read as "unknown offline".
+_INVOKE_ANSWERS: dict[str, dict[str, Any]] = {
+    "gcp:organizations/getProject:getProject": {"number": "[project-number]"},
+}
+
+
 class EchoMocks(mocks.Mocks):
-    """Resources echo their inputs; invokes return nothing. Ids are derived from names so plans are stable."""
+    """Resources echo their inputs; invokes get placeholders. Ids derive from names so plans are stable."""
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+        return dict(_INVOKE_ANSWERS.get(args.token, {})), []
 
 
 class RecordingMonitor(mocks.MockMonitor):

@@ -82,6 +82,7 @@ class TargetHandle:
     inventory: tuple[PoolInventory, ...]
     storage: StorageClasses
     object_store: ObjectStore | None = None
+    workload_identities: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # component -> cloud identity
     drivers_preinstalled: bool = False  # GKE-managed drivers / EKS NVIDIA AMI: skip the operator's driver
 
 

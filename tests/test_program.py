@@ -51,7 +51,7 @@ def test_team_namespaces_are_retained_under_data_protection() -> None:
     assert not any(r.retain_on_delete for r in local.resources if r.type == "kubernetes:core/v1:Namespace")
 
 
-@pytest.mark.parametrize("name", ["gcp-tpu", "aws-gpu"])
+@pytest.mark.parametrize("name", ["aws-gpu"])
 def test_cloud_seams_say_the_platform_is_not_built(name: str) -> None:
     p = plan(load_stack(name))
     assert any("does not create a cluster yet" in w for w in p.warnings)

@@ -21,7 +21,8 @@ def test_example_stack_is_valid(name: str) -> None:
 
 
 def test_only_target_and_region_are_required() -> None:
-    spec = parse_spec({"target": "gcp", "region": "us-central1"})
+    # (gcp also needs its project, which normally comes from the gcp:project provider config)
+    spec = parse_spec({"target": "aws", "region": "us-east-1"})
     assert spec.data_protection is True
     assert spec.compliance == "standard"
     assert spec.security.customer_managed_keys is True

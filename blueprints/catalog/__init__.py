@@ -90,6 +90,25 @@ class RegionCatalog(_Frozen):
         return {"gcp": self.gcp, "aws": self.aws}.get(target, {})
 
 
+class TpuGeneration(_Frozen):
+    machine_types: dict[int, str] = Field(description="Chips per VM -> GKE machine type.")
+    multi_host_chips_per_vm: int = Field(gt=0, description="Chips per VM in a multi-host slice.")
+    single_host: tuple[str, ...] = Field(description="Topologies served by one VM.")
+    multi_host: tuple[str, ...] = Field(description="Topologies spanning several VMs.")
+
+    @property
+    def topologies(self) -> tuple[str, ...]:
+        return self.single_host + self.multi_host
+
+
+class GkeCatalog(_Frozen):
+    schema_version: int
+    data_version: str
+    sources: dict[str, str]
+    gpu_machine_types: dict[str, dict[int, str]] = Field(description="Accelerator id -> GPUs per VM -> machine type.")
+    tpus: dict[str, TpuGeneration] = Field(description="Accelerator id -> TPU generation shapes.")
+
+
 def _read(name: str) -> object:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
     return yaml.safe_load(text)
@@ -117,6 +136,11 @@ def accelerators() -> AcceleratorCatalog:
 
 
 @cache
+def gke() -> GkeCatalog:
+    return GkeCatalog.model_validate(_read("gke.yaml"))
+
+
+@cache
 def regions() -> RegionCatalog:
     return RegionCatalog.model_validate(_read("regions.yaml"))
 
@@ -126,9 +150,12 @@ __all__ = [
     "Accelerator",
     "AcceleratorCatalog",
     "AcceleratorKind",
+    "GkeCatalog",
     "Region",
     "RegionCatalog",
     "Target",
+    "TpuGeneration",
     "accelerators",
+    "gke",
     "regions",
 ]

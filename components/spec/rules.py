@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from blueprints import catalog
 
+from ..shapes import ShapeError, gke_gpu_machine_type, tpu_slice
 from .errors import SpecIssue, did_you_mean, join_path
 from .model import AcceleratorPool, StackSpec
 
@@ -123,6 +124,10 @@ def target_specific_fields(spec: StackSpec) -> Iterator[SpecIssue]:
             yield SpecIssue(
                 "country", "country is for onprem sites; clouds take it from the region.", "remove country."
             )
+    if spec.target == "gcp" and spec.project is None:
+        yield SpecIssue(
+            "project", "the gcp target needs a project.", "set gcp:project (or aistack:project) to your project id."
+        )
     if spec.target != "gcp" and spec.project is not None:
         yield SpecIssue("project", f"project is a GCP setting; target is {spec.target}.", "remove project.")
 
@@ -181,6 +186,43 @@ def pool_tpu_topology(spec: StackSpec) -> Iterator[SpecIssue]:
                 f"tpu_topology applies to TPU pools; '{pool.accelerator}' is a {acc.kind}.",
                 "remove tpu_topology.",
             )
+
+
+@rule
+def gke_pool_shapes(spec: StackSpec) -> Iterator[SpecIssue]:
+    """GKE only has certain VM shapes: GPUs per VM, and TPU topologies per generation."""
+    if spec.target != "gcp":
+        return
+    for i, pool in enumerate(spec.accelerator_pools):
+        acc = accelerator_of(pool)
+        if acc is None or spec.target not in acc.targets:
+            continue
+        if acc.kind == "gpu" and pool.machine_type is None:
+            try:
+                gke_gpu_machine_type(acc.id, pool.count)
+            except ShapeError as exc:
+                yield SpecIssue(_pool_path(i, "count"), f"{exc}.", "use one of those counts, or set machine_type.")
+        if acc.kind == "tpu" and pool.tpu_topology is not None:
+            try:
+                tpu = tpu_slice(acc.id, pool.tpu_topology)
+            except ShapeError as exc:
+                yield SpecIssue(_pool_path(i, "tpu_topology"), f"{exc}.", "pick one of the valid topologies.")
+                continue
+            if pool.count != tpu.chips_per_vm:
+                yield SpecIssue(
+                    _pool_path(i, "count"),
+                    f"a {tpu.topology} {acc.id} slice runs {tpu.chips_per_vm} chips per node ({tpu.machine_type}), "
+                    f"not {pool.count}.",
+                    f"set count: {tpu.chips_per_vm}.",
+                )
+            if tpu.multi_host and (pool.max_nodes != tpu.nodes or pool.min_nodes not in (0, tpu.nodes)):
+                yield SpecIssue(
+                    _pool_path(i, "max_nodes"),
+                    f"a {tpu.topology} slice is {tpu.nodes} nodes that scale as one unit; "
+                    f"got min_nodes {pool.min_nodes}, max_nodes {pool.max_nodes}.",
+                    f"set max_nodes: {tpu.nodes} and min_nodes: 0 (scale to zero) or {tpu.nodes}; "
+                    "for more slices add identical pools.",
+                )
 
 
 @rule

@@ -7,7 +7,7 @@ import pulumi
 from ..spec import StackSpec
 from .aws import EksTarget
 from .base import Target
-from .gcp import GkeTarget
+from .gke import GkeTarget
 from .onprem import OnPremTarget
 
 _TARGETS: dict[str, type[GkeTarget | EksTarget | OnPremTarget]] = {

@@ -1,0 +1,76 @@
+"""Workload Identity: a Google service account per in-cluster component that touches cloud data,
+bound to its Kubernetes service account and granted only its own buckets."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from ...spec import StackSpec
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """Pure: who needs which buckets, with which role."""
+
+    component: str
+    namespace: str
+    service_account: str  # Kubernetes service account
+    buckets: dict[str, str]  # bucket purpose -> role
+
+
+def workload_identities(spec: StackSpec) -> list[WorkloadIdentity]:
+    wanted: list[WorkloadIdentity] = []
+    has = set(spec.storage.buckets)
+    if spec.kubeflow.enabled and "pipelines" in spec.kubeflow.components and "artifacts" in has:
+        wanted.append(
+            WorkloadIdentity("pipelines", "kubeflow", "pipeline-runner", {"artifacts": "roles/storage.objectAdmin"})
+        )
+    for team in spec.teams:
+        grants = {p: "roles/storage.objectViewer" for p in ("datasets",) if p in has}
+        grants.update({p: "roles/storage.objectAdmin" for p in ("artifacts", "models") if p in has})
+        # default-editor is the service account Kubeflow Profiles give every team workload.
+        wanted.append(WorkloadIdentity(f"team-{team.name}", team.name, "default-editor", grants))
+    return wanted
+
+
+def account_id(stack: str, component: str) -> str:
+    """A valid, unique Google service-account id (6-30 chars): long names keep a hash of the full one."""
+    base = f"{stack[:8]}-{component}"
+    if len(base) <= 30:
+        return base
+    return f"{base[:23].rstrip('-')}-{hashlib.sha1(component.encode()).hexdigest()[:6]}"
+
+
+def build_identities(
+    name: str, spec: StackSpec, project: str, buckets: dict[str, gcp.storage.Bucket], parent: pulumi.Resource
+) -> dict[str, gcp.serviceaccount.Account]:
+    opts = pulumi.ResourceOptions(parent=parent)
+    accounts = {}
+    for wi in workload_identities(spec):
+        gsa = gcp.serviceaccount.Account(
+            f"{name}-{wi.component}",
+            account_id=account_id(spec.name, wi.component),
+            display_name=f"{spec.name} {wi.component}",
+            opts=opts,
+        )
+        gcp.serviceaccount.IAMMember(
+            f"{name}-{wi.component}-wi",
+            service_account_id=gsa.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{wi.namespace}/{wi.service_account}]",
+            opts=opts,
+        )
+        for purpose, role in wi.buckets.items():
+            gcp.storage.BucketIAMMember(
+                f"{name}-{wi.component}-{purpose}",
+                bucket=buckets[purpose].name,
+                role=role,
+                member=gsa.member,
+                opts=opts,
+            )
+        accounts[wi.component] = gsa
+    return accounts
