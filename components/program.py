@@ -32,4 +32,6 @@ def main() -> AiStack:
     pulumi.export("region", spec.region)
     pulumi.export("pools", stack.pools)
     pulumi.export("teams", [t.name for t in spec.teams])
+    if stack.target.kubeconfig is not None:
+        pulumi.export("kubeconfig", stack.target.kubeconfig)
     return stack

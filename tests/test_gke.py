@@ -142,6 +142,7 @@ def test_multi_host_tpu_slice(resources: list[PlannedResource]) -> None:
     assert v5e["nodeConfig"]["machineType"] == "ct5lp-hightpu-4t"
     assert v5e["placementPolicy"] == {"type": "COMPACT", "tpuTopology": "4x4"}
     assert v5e["autoscaling"]["totalMaxNodeCount"] == 4
+    assert v5e["nodeLocations"] == ["europe-west4-a"]
 
 
 @pytest.mark.parametrize(
@@ -173,6 +174,7 @@ def test_unsupported_topology_lists_valid_ones() -> None:
         "target": "gcp",
         "region": "us-central1",
         "project": "p",
+        "zones": ["us-central1-a"],
         "accelerator_pools": [{"name": "t", "accelerator": "tpu-v6e", "count": 4, "tpu_topology": "3x3"}],
     }
     with pytest.raises(SpecError) as info:
@@ -221,6 +223,20 @@ def test_impossible_gpu_count_is_a_spec_error() -> None:
         parse_spec(values)
     assert info.value.issues[0].path == "accelerator_pools[0].count"
     assert "1, 2, 4, 8" in info.value.issues[0].reason
+
+
+def test_tpu_pools_need_a_zone() -> None:
+    values = {
+        "target": "gcp",
+        "region": "us-central1",
+        "project": "p",
+        "accelerator_pools": [{"name": "t", "accelerator": "tpu-v5e", "count": 8, "tpu_topology": "2x4"}],
+    }
+    with pytest.raises(SpecError) as info:
+        parse_spec(values)
+    assert [i.path for i in info.value.issues] == ["zones"]
+    values["zones"] = ["us-central1-a"]
+    assert parse_spec(values).zones == ("us-central1-a",)
 
 
 def test_gcp_needs_a_project() -> None:
@@ -290,7 +306,9 @@ def test_gdpr_keeps_every_regional_resource_in_the_eu(resources: list[PlannedRes
 
 
 def test_hipaa_means_cmek_everywhere_and_private_endpoint() -> None:
-    res = gke_plan(compliance="hipaa", region="us-central1", zones=[], cluster={"private_endpoint": True})
+    res = gke_plan(
+        compliance="hipaa", region="us-central1", zones=["us-central1-a"], cluster={"private_endpoint": True}
+    )
     c = one(res, "gcp:container/cluster:Cluster").inputs
     assert c["privateClusterConfig"]["enablePrivateEndpoint"] is True
     assert c["databaseEncryption"]["state"] == "ENCRYPTED"

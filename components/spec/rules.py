@@ -202,6 +202,13 @@ def gke_pool_shapes(spec: StackSpec) -> Iterator[SpecIssue]:
                 gke_gpu_machine_type(acc.id, pool.count)
             except ShapeError as exc:
                 yield SpecIssue(_pool_path(i, "count"), f"{exc}.", "use one of those counts, or set machine_type.")
+        if acc.kind == "tpu" and not spec.zones:
+            yield SpecIssue(
+                "zones",
+                f"TPU pool '{pool.name}' needs a zone: a TPU slice lives in exactly one zone.",
+                f"set zones to a zone of {spec.region} that offers {acc.id}, e.g. [{spec.region}-a]; "
+                "TPU pools use the first zone listed.",
+            )
         if acc.kind == "tpu" and pool.tpu_topology is not None:
             try:
                 tpu = tpu_slice(acc.id, pool.tpu_topology)

@@ -85,6 +85,7 @@ def accelerator_pool_args(
         assert pool.tpu_topology is not None
         tpu = tpu_slice(acc.id, pool.tpu_topology)
         node_config["machine_type"] = pool.machine_type or tpu.machine_type
+        args["node_locations"] = [spec.zones[0]]  # a slice is zonal; the spec rules require a zone
         if tpu.multi_host:
             # A multi-host slice exists whole or not at all: 0 or all of its nodes.
             args["placement_policy"] = {"type": "COMPACT", "tpu_topology": tpu.topology}
