@@ -1,9 +1,11 @@
 """Offline plan time vs the bare Pulumi SDK floor, as stacks grow.
 
-For each size (teams x pools) the real aistack program is planned under the SDK's mocks, and a
-bare program registers the same number of plain resources under the same mocks. The ratio
-aistack/bare is the overhead aistack adds on top of what the SDK itself costs; per-resource time
-across sizes shows whether growth is linear.
+For each size (teams x pools) the real aistack program is planned under the SDK's mocks and
+compared with two floors, each registering the same number of resources under the same mocks:
+- bare: plain ``pulumi.CustomResource``s, flat (the floor the issue names);
+- typed: the same typed pulumi-kubernetes classes aistack registers (a provider and Namespaces
+  using it), flat: the SDK's own cost for these resources, so plan/typed is aistack's overhead.
+Per-resource time across sizes shows whether growth is linear.
 
 Run: make bench   (or: python -m benchmarks.plan_scale [--quick] [--json FILE])
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pulumi.runtime import mocks
 from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
@@ -60,12 +63,16 @@ def loaded(teams: int, pools: int) -> LoadedStack:
     return LoadedStack(name=f"bench-{teams}x{pools}", path=Path("bench"), spec=spec, config=config)
 
 
-def bare(n: int) -> None:
-    """The floor: n plain resources registered by the SDK under the same mocks, no aistack code."""
+def _run_flat(program: Any) -> None:
     mock = EchoMocks()
     set_root_resource(None)  # type: ignore[arg-type]
     SETTINGS.rpc_manager.clear()
     mocks.set_mocks(mock, project="aistack", stack="bare", preview=True, monitor=RecordingMonitor(mock))
+    _sync_await(run_pulumi_func(program))
+
+
+def bare(n: int) -> None:
+    """Floor 1: n plain resources registered by the SDK under the same mocks, no aistack code."""
 
     def program() -> None:
         for i in range(n):
@@ -73,7 +80,19 @@ def bare(n: int) -> None:
                 "bench:index:Plain", f"plain-{i}", {"metadata": {"name": f"plain-{i}", "labels": {"a": "b"}}}
             )
 
-    _sync_await(run_pulumi_func(program))
+    _run_flat(program)
+
+
+def typed(n: int) -> None:
+    """Floor 2: the typed classes aistack registers (provider + namespaces using it), flat."""
+
+    def program() -> None:
+        provider = k8s.Provider("flat-k8s", kubeconfig="/dev/null")
+        opts = pulumi.ResourceOptions(provider=provider)
+        for i in range(n - 1):
+            k8s.core.v1.Namespace(f"ns-{i}", metadata={"name": f"ns-{i}", "labels": {"a": "b"}}, opts=opts)
+
+    _run_flat(program)
 
 
 def best_of(fn: Any, reps: int) -> float:
@@ -92,6 +111,7 @@ def run(sizes: list[tuple[int, int]], reps: int) -> list[dict[str, Any]]:
         n = len(plan(stack).resources)  # warm-up, and the resource count the floor must match
         t_plan = best_of(lambda s=stack: plan(s), reps)
         t_bare = best_of(lambda n=n: bare(n), reps)
+        t_typed = best_of(lambda n=n: typed(n), reps)
         rows.append(
             {
                 "teams": teams,
@@ -99,7 +119,9 @@ def run(sizes: list[tuple[int, int]], reps: int) -> list[dict[str, Any]]:
                 "resources": n,
                 "plan_s": t_plan,
                 "bare_s": t_bare,
+                "typed_s": t_typed,
                 "ratio": t_plan / t_bare,
+                "typed_ratio": t_plan / t_typed,
                 "plan_ms_per_resource": 1000 * t_plan / n,
             }
         )
@@ -115,8 +137,9 @@ def main() -> None:
     console = Console()
     with console.status("planning stacks of growing size…"):
         rows = run(sizes, reps)
-    table = Table(title=f"offline plan vs bare SDK floor (median of {reps} runs)", title_justify="left")
-    for col in ("teams x pools", "resources", "aistack plan", "bare SDK", "ratio", "ms / resource"):
+    table = Table(title=f"offline plan vs the SDK floors (median of {reps} runs)", title_justify="left")
+    cols = ("teams x pools", "resources", "aistack plan", "bare floor", "ratio", "typed floor", "ratio", "ms/resource")
+    for col in cols:
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
@@ -125,6 +148,8 @@ def main() -> None:
             f"{r['plan_s']:.3f} s",
             f"{r['bare_s']:.3f} s",
             f"{r['ratio']:.2f}x",
+            f"{r['typed_s']:.3f} s",
+            f"{r['typed_ratio']:.2f}x",
             f"{r['plan_ms_per_resource']:.2f}",
         )
     console.print(table)
