@@ -121,6 +121,7 @@ def _clean(value: Any) -> Any:
 # Invokes the program makes, answered with placeholders that read as "unknown offline".
 _INVOKE_ANSWERS: dict[str, dict[str, Any]] = {
     "gcp:organizations/getProject:getProject": {"number": "[project-number]"},
+    "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ["[az-1]", "[az-2]", "[az-3]"]},
 }
 
 

@@ -78,7 +78,7 @@ class ObjectStore:
 class TargetHandle:
     """What a target gives the platform layer: how to reach the cluster and what is in it."""
 
-    provider: k8s.Provider | None
+    provider: k8s.Provider  # every child of the platform layer is created through it, never the ambient one
     inventory: tuple[PoolInventory, ...]
     storage: StorageClasses
     object_store: ObjectStore | None = None

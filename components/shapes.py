@@ -53,3 +53,25 @@ def gke_gpu_machine_type(accelerator: str, count: int) -> str:
             f"GKE attaches {accelerator} in groups of {', '.join(str(c) for c in shapes)} per VM, not {count}"
         )
     return shapes[count]
+
+
+def eks_instance_type(accelerator: str, count: int) -> str:
+    shapes = catalog.eks().instance_types.get(accelerator)
+    if shapes is None:
+        raise ShapeError(f"EKS has no instance type for '{accelerator}'")
+    if count not in shapes:
+        raise ShapeError(
+            f"EC2 offers {accelerator} in groups of {', '.join(str(c) for c in shapes)} per instance, not {count}"
+        )
+    return shapes[count]
+
+
+def supports_efa(instance_type: str) -> bool:
+    return instance_type in catalog.eks().efa_instance_types
+
+
+def eks_ami_type(kind: str) -> str:
+    """AL2023 accelerated AMIs: NVIDIA driver + toolkit for GPUs, Neuron driver for Trainium/Inferentia."""
+    return {"gpu": "AL2023_x86_64_NVIDIA", "trainium": "AL2023_x86_64_NEURON", "inferentia": "AL2023_x86_64_NEURON"}[
+        kind
+    ]

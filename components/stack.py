@@ -19,24 +19,14 @@ class AiStack(pulumi.ComponentResource):
 
     target: Target
     handle: TargetHandle
-    platform: Platform | None
+    platform: Platform
 
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aistack:index:AiStack", name, None, opts)
         self.spec = spec
         self.target = build_target(f"{name}-target", spec, pulumi.ResourceOptions(parent=self))
         self.handle = self.target.handle
-        self.platform = None
-        if self.handle.provider is None:
-            # Only the foundation's cloud seams lack a provider; building the platform against
-            # the ambient kubeconfig instead could deploy onto the wrong cluster.
-            pulumi.log.warn(
-                f"the {spec.target} target layer does not create a cluster yet, so the platform layer is "
-                "not built for this stack.",
-                resource=self,
-            )
-        else:
-            self.platform = Platform(f"{name}-platform", spec, self.handle, pulumi.ResourceOptions(parent=self))
+        self.platform = Platform(f"{name}-platform", spec, self.handle, pulumi.ResourceOptions(parent=self))
         self.pools = {
             p.pool: {"accelerator": p.accelerator, "resource": p.resource_name, "capacity": p.capacity}
             for p in self.handle.inventory

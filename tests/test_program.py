@@ -51,11 +51,13 @@ def test_team_namespaces_are_retained_under_data_protection() -> None:
     assert not any(r.retain_on_delete for r in local.resources if r.type == "kubernetes:core/v1:Namespace")
 
 
-@pytest.mark.parametrize("name", ["aws-gpu"])
-def test_cloud_seams_say_the_platform_is_not_built(name: str) -> None:
+@pytest.mark.parametrize("name", EXAMPLE_STACKS)
+def test_every_target_hands_the_platform_one_provider(name: str) -> None:
     p = plan(load_stack(name))
-    assert any("does not create a cluster yet" in w for w in p.warnings)
-    assert not p.kubernetes_objects()
+    (provider,) = [r for r in p.resources if r.type == "pulumi:providers:kubernetes"]
+    assert "Target::" in provider.parent
+    assert p.kubernetes_objects(), "the platform layer is built on every target"
+    assert not p.warnings
 
 
 @pytest.mark.parametrize("name", EXAMPLE_STACKS)

@@ -50,8 +50,8 @@ def test_gcp_project_falls_back_to_provider_config() -> None:
 def test_pool_capacity(sharing: dict[str, object], count: int, max_nodes: int, expected: int) -> None:
     spec = parse_spec(
         {
-            "target": "aws",
-            "region": "us-east-1",
+            "target": "onprem",
+            "region": "dc1",
             "accelerator_pools": [
                 {
                     "name": "p",
@@ -59,6 +59,7 @@ def test_pool_capacity(sharing: dict[str, object], count: int, max_nodes: int, e
                     "count": count,
                     "max_nodes": max_nodes,
                     "sharing": sharing,
+                    "nodes": ["n1"],
                 }
             ],
         }

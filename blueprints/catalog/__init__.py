@@ -109,6 +109,14 @@ class GkeCatalog(_Frozen):
     tpus: dict[str, TpuGeneration] = Field(description="Accelerator id -> TPU generation shapes.")
 
 
+class EksCatalog(_Frozen):
+    schema_version: int
+    data_version: str
+    sources: dict[str, str]
+    instance_types: dict[str, dict[int, str]] = Field(description="Accelerator id -> per instance -> instance type.")
+    efa_instance_types: tuple[str, ...] = Field(description="Instance types with EFA network interfaces.")
+
+
 def _read(name: str) -> object:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
     return yaml.safe_load(text)
@@ -141,6 +149,11 @@ def gke() -> GkeCatalog:
 
 
 @cache
+def eks() -> EksCatalog:
+    return EksCatalog.model_validate(_read("eks.yaml"))
+
+
+@cache
 def regions() -> RegionCatalog:
     return RegionCatalog.model_validate(_read("regions.yaml"))
 
@@ -150,12 +163,14 @@ __all__ = [
     "Accelerator",
     "AcceleratorCatalog",
     "AcceleratorKind",
+    "EksCatalog",
     "GkeCatalog",
     "Region",
     "RegionCatalog",
     "Target",
     "TpuGeneration",
     "accelerators",
+    "eks",
     "gke",
     "regions",
 ]

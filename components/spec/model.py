@@ -128,6 +128,11 @@ class AcceleratorPool(_Model):
         default=False, description="Spot/preemptible capacity (clouds only). Default: false. replaces: the node pool."
     )
     sharing: Sharing = Field(default_factory=Sharing, description="GPU sharing. Default: none.")
+    efa: bool = Field(
+        default=False,
+        description="aws only: attach every EFA interface of the instance (multi-node training). Default: false. "
+        "replaces: the node group.",
+    )
     taints: tuple[Taint, ...] = Field(
         default=(), description="Extra taints; the accelerator's NoSchedule taint is always added. Default: none."
     )

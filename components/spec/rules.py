@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from blueprints import catalog
 
-from ..shapes import ShapeError, gke_gpu_machine_type, tpu_slice
+from ..shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, supports_efa, tpu_slice
 from .errors import SpecIssue, did_you_mean, join_path
 from .model import AcceleratorPool, StackSpec
 
@@ -230,6 +230,33 @@ def gke_pool_shapes(spec: StackSpec) -> Iterator[SpecIssue]:
                     f"set max_nodes: {tpu.nodes} and min_nodes: 0 (scale to zero) or {tpu.nodes}; "
                     "for more slices add identical pools.",
                 )
+
+
+@rule
+def eks_pool_shapes(spec: StackSpec) -> Iterator[SpecIssue]:
+    """EC2 sells accelerators in fixed groups per instance; EFA exists on some instance types only."""
+    for i, pool in enumerate(spec.accelerator_pools):
+        if spec.target != "aws":
+            if pool.efa:
+                yield SpecIssue(
+                    _pool_path(i, "efa"), f"EFA is an AWS network interface; target is {spec.target}.", "remove efa."
+                )
+            continue
+        acc = accelerator_of(pool)
+        if acc is None or spec.target not in acc.targets:
+            continue
+        instance = pool.machine_type
+        if instance is None:
+            try:
+                instance = eks_instance_type(acc.id, pool.count)
+            except ShapeError as exc:
+                yield SpecIssue(_pool_path(i, "count"), f"{exc}.", "use one of those counts, or set machine_type.")
+                continue
+        if pool.efa and not supports_efa(instance):
+            efa = ", ".join(catalog.eks().efa_instance_types)
+            yield SpecIssue(
+                _pool_path(i, "efa"), f"{instance} has no EFA interface.", f"remove efa, or use one of: {efa}."
+            )
 
 
 @rule

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 
 from ..spec import StackSpec
-from .aws import EksTarget
 from .base import Target
+from .eks import EksTarget
 from .gke import GkeTarget
 from .onprem import OnPremTarget
 

@@ -4,37 +4,14 @@ bound to its Kubernetes service account and granted only its own buckets."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
+from ...identities import workload_identities
 from ...spec import StackSpec
 
-
-@dataclass(frozen=True)
-class WorkloadIdentity:
-    """Pure: who needs which buckets, with which role."""
-
-    component: str
-    namespace: str
-    service_account: str  # Kubernetes service account
-    buckets: dict[str, str]  # bucket purpose -> role
-
-
-def workload_identities(spec: StackSpec) -> list[WorkloadIdentity]:
-    wanted: list[WorkloadIdentity] = []
-    has = set(spec.storage.buckets)
-    if spec.kubeflow.enabled and "pipelines" in spec.kubeflow.components and "artifacts" in has:
-        wanted.append(
-            WorkloadIdentity("pipelines", "kubeflow", "pipeline-runner", {"artifacts": "roles/storage.objectAdmin"})
-        )
-    for team in spec.teams:
-        grants = {p: "roles/storage.objectViewer" for p in ("datasets",) if p in has}
-        grants.update({p: "roles/storage.objectAdmin" for p in ("artifacts", "models") if p in has})
-        # default-editor is the service account Kubeflow Profiles give every team workload.
-        wanted.append(WorkloadIdentity(f"team-{team.name}", team.name, "default-editor", grants))
-    return wanted
+GCS_ROLES = {"read": "roles/storage.objectViewer", "write": "roles/storage.objectAdmin"}
 
 
 def account_id(stack: str, component: str) -> str:
@@ -64,11 +41,11 @@ def build_identities(
             member=f"serviceAccount:{project}.svc.id.goog[{wi.namespace}/{wi.service_account}]",
             opts=opts,
         )
-        for purpose, role in wi.buckets.items():
+        for purpose, access in wi.buckets.items():
             gcp.storage.BucketIAMMember(
                 f"{name}-{wi.component}-{purpose}",
                 bucket=buckets[purpose].name,
-                role=role,
+                role=GCS_ROLES[access],
                 member=gsa.member,
                 opts=opts,
             )

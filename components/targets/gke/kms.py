@@ -45,13 +45,21 @@ def build_keys(name: str, spec: StackSpec, project_number: pulumi.Input[str], pa
     keep = pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
     ring = gcp.kms.KeyRing(f"{name}-keyring", name=f"{spec.name}-keys", location=spec.region, opts=keep)
     secrets = gcp.kms.CryptoKey(
-        f"{name}-secrets-key", name="gke-secrets", key_ring=ring.id, rotation_period=ROTATION_PERIOD,
-        purpose="ENCRYPT_DECRYPT", opts=keep,
-    )  # fmt: skip
+        f"{name}-secrets-key",
+        name="gke-secrets",
+        key_ring=ring.id,
+        rotation_period=ROTATION_PERIOD,
+        purpose="ENCRYPT_DECRYPT",
+        opts=keep,
+    )
     data = gcp.kms.CryptoKey(
-        f"{name}-data-key", name="data", key_ring=ring.id, rotation_period=ROTATION_PERIOD,
-        purpose="ENCRYPT_DECRYPT", opts=keep,
-    )  # fmt: skip
+        f"{name}-data-key",
+        name="data",
+        key_ring=ring.id,
+        rotation_period=ROTATION_PERIOD,
+        purpose="ENCRYPT_DECRYPT",
+        opts=keep,
+    )
     agents = service_agents(project_number)
     child = pulumi.ResourceOptions(parent=parent)
     grants = (

@@ -1,0 +1,100 @@
+"""EKS target layer: a private, secure EKS cluster with GPU, Trainium and Inferentia node groups.
+
+One file per concern (network, cluster, nodegroups, storage, identity, iam); this class only
+composes them and hands the platform the same uniform handle as every other target.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from ...handle import ObjectStore, StorageClasses, TargetHandle, accelerator_inventory
+from ...spec import StackSpec
+from ..base import Target
+from .cluster import build_cluster, kubeconfig
+from .identity import build_identities
+from .network import build_network
+from .nodegroups import build_node_groups
+from .storage import build_storage
+
+DEFAULT_AZ_COUNT = 3
+
+
+def availability_zones(spec: StackSpec) -> list[str]:
+    if spec.zones:
+        return list(spec.zones)
+    names = aws.get_availability_zones(state="available", region=spec.region).names
+    return list(names)[:DEFAULT_AZ_COUNT]
+
+
+class EksTarget(Target):
+    """Children: the VPC and its subnets/NAT/S3 endpoint, ``{name}-kms`` (customer-managed keys),
+    ``{name}-eks`` with its add-ons, ``{name}-system`` and one node group per accelerator pool,
+    hardened buckets, an optional EFS/FSx filesystem, Pod Identity roles, and ``{name}-k8s``."""
+
+    def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("EksTarget", name, spec, opts)
+        inventory = accelerator_inventory(spec)
+        azs = availability_zones(spec)
+        self.network = build_network(name, spec, azs, self)
+        subnet_ids: list[pulumi.Input[str]] = [s.id for s in self.network.private_subnets]
+        self.key = None
+        if spec.security.customer_managed_keys:
+            self.key = aws.kms.Key(
+                f"{name}-kms",
+                description=f"{spec.name}: EKS secrets, S3, EBS and shared filesystem",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                tags={"managed-by": "aistack", "stack": spec.name},
+                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+            )
+        self.eks = build_cluster(name, spec, self.network, self.key, self)
+        self.cluster = self.eks.cluster
+        self.node_role, self.node_groups = build_node_groups(name, spec, self.cluster, subnet_ids, inventory, self)
+        self.storage = build_storage(name, spec, self.key, subnet_ids, self)
+        if isinstance(self.storage.filesystem, aws.efs.FileSystem):
+            cluster_sg = self.cluster.vpc_config.cluster_security_group_id
+            for i, subnet in enumerate(self.network.private_subnets):
+                aws.efs.MountTarget(
+                    f"{name}-efs-{i}",
+                    file_system_id=self.storage.filesystem.id,
+                    subnet_id=subnet.id,
+                    security_groups=[cluster_sg],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.identities = build_identities(name, spec, self.cluster, self.storage.buckets, self)
+
+        self.kubeconfig = kubeconfig(self.cluster, spec.region)
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.node_groups["system"], *self.eks.addons.values()]
+            ),
+        )
+        fs = self.storage.filesystem
+        self.handle = TargetHandle(
+            provider=self.provider,
+            inventory=inventory,
+            storage=StorageClasses(
+                default=spec.storage.default_storage_class or "gp3",
+                shared=None if fs is None else ("fsx-lustre" if isinstance(fs, aws.fsx.LustreFileSystem) else "efs"),
+            ),
+            object_store=ObjectStore(
+                kind="s3",
+                endpoint=f"https://s3.{spec.region}.amazonaws.com",
+                buckets={p: b.bucket.apply(lambda n: f"s3://{n}") for p, b in self.storage.buckets.items()},
+            ),
+            workload_identities={c: r.arn for c, r in self.identities.items()},
+            drivers_preinstalled=True,  # AL2023 NVIDIA / Neuron AMIs ship the drivers
+        )
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster.name,
+                "endpoint": self.cluster.endpoint,
+                "kubeconfig": self.kubeconfig,
+                "buckets": {p: b.bucket for p, b in self.storage.buckets.items()},
+            }
+        )
