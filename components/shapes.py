@@ -44,26 +44,23 @@ def tpu_slice(accelerator: str, topology: str) -> TpuSlice:
     return TpuSlice(accelerator, topology, chips, per_vm, gen.machine_types[per_vm], multi_host)
 
 
-def gke_gpu_machine_type(accelerator: str, count: int) -> str:
-    shapes = catalog.gke().gpu_machine_types.get(accelerator)
+def _vm_for(table: dict[str, dict[int, str]], accelerator: str, count: int, cloud: str, unit: str) -> str:
+    """The VM type carrying ``count`` accelerators, or an error naming the counts that exist."""
+    shapes = table.get(accelerator)
     if shapes is None:
-        raise ShapeError(f"GKE has no machine type for '{accelerator}'")
+        raise ShapeError(f"{cloud} has no {unit} type for '{accelerator}'")
     if count not in shapes:
-        raise ShapeError(
-            f"GKE attaches {accelerator} in groups of {', '.join(str(c) for c in shapes)} per VM, not {count}"
-        )
+        groups = ", ".join(str(c) for c in shapes)
+        raise ShapeError(f"{cloud} offers {accelerator} in groups of {groups} per {unit}, not {count}")
     return shapes[count]
+
+
+def gke_gpu_machine_type(accelerator: str, count: int) -> str:
+    return _vm_for(catalog.gke().gpu_machine_types, accelerator, count, "GKE", "VM")
 
 
 def eks_instance_type(accelerator: str, count: int) -> str:
-    shapes = catalog.eks().instance_types.get(accelerator)
-    if shapes is None:
-        raise ShapeError(f"EKS has no instance type for '{accelerator}'")
-    if count not in shapes:
-        raise ShapeError(
-            f"EC2 offers {accelerator} in groups of {', '.join(str(c) for c in shapes)} per instance, not {count}"
-        )
-    return shapes[count]
+    return _vm_for(catalog.eks().instance_types, accelerator, count, "EC2", "instance")
 
 
 def supports_efa(instance_type: str) -> bool:

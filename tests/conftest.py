@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from aistack.offline import PlannedResource
+
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
 EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
@@ -27,3 +29,12 @@ def stack_values(name: str) -> dict[str, Any]:
     """The aistack:* keys of an example stack, namespace stripped."""
     doc = yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())
     return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("aistack:")}
+
+
+def of_type(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:
+    return [r for r in resources if r.type == type_]
+
+
+def one(resources: list[PlannedResource], type_: str) -> PlannedResource:
+    (found,) = of_type(resources, type_)
+    return found

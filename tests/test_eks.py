@@ -12,7 +12,7 @@ import pytest
 from aistack.offline import PlannedResource, plan
 from components.shapes import ShapeError, eks_ami_type, eks_instance_type, supports_efa
 from components.spec import LoadedStack, SpecError, load_stack, parse_spec
-from tests.conftest import stack_values
+from tests.conftest import of_type, one, stack_values
 
 
 def eks_plan(**changes: Any) -> list[PlannedResource]:
@@ -20,15 +20,6 @@ def eks_plan(**changes: Any) -> list[PlannedResource]:
     values.update(changes)
     spec = parse_spec(values)
     return plan(LoadedStack("eks-test", Path("x"), spec, {f"aistack:{k}": v for k, v in values.items()})).resources
-
-
-def of_type(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:
-    return [r for r in resources if r.type == type_]
-
-
-def one(resources: list[PlannedResource], type_: str) -> PlannedResource:
-    (found,) = of_type(resources, type_)
-    return found
 
 
 @pytest.fixture(scope="module")

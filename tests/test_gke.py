@@ -12,7 +12,7 @@ from aistack.offline import PlannedResource, plan
 from components.shapes import ShapeError, gke_gpu_machine_type, tpu_slice
 from components.spec import LoadedStack, SpecError, load_stack, parse_spec
 from components.targets.gke.identity import account_id
-from tests.conftest import stack_values
+from tests.conftest import of_type, one, stack_values
 
 
 def gke_plan(**changes: Any) -> list[PlannedResource]:
@@ -22,15 +22,6 @@ def gke_plan(**changes: Any) -> list[PlannedResource]:
     spec = parse_spec(values)
     config = {f"aistack:{k}": v for k, v in values.items()}
     return plan(LoadedStack("gke-test", Path("x"), spec, config)).resources
-
-
-def of_type(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:
-    return [r for r in resources if r.type == type_]
-
-
-def one(resources: list[PlannedResource], type_: str) -> PlannedResource:
-    (found,) = of_type(resources, type_)
-    return found
 
 
 @pytest.fixture(scope="module")
