@@ -5,7 +5,6 @@ from __future__ import annotations
 import pulumi
 
 from ..handle import TargetHandle
-from ..spec import StackSpec
 
 
 class Target(pulumi.ComponentResource):
@@ -15,6 +14,5 @@ class Target(pulumi.ComponentResource):
     # Kubeconfig of a cluster the target created (a secret); None when it connects to an existing one.
     kubeconfig: pulumi.Output[str] | None = None
 
-    def __init__(self, type_name: str, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None) -> None:
+    def __init__(self, type_name: str, name: str, opts: pulumi.ResourceOptions | None) -> None:
         super().__init__(f"aistack:index:{type_name}", name, None, opts)
-        self.spec = spec

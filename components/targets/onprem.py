@@ -23,7 +23,7 @@ def kubeconfig_input(value: str | None) -> pulumi.Input[str] | None:
 
 class OnPremTarget(Target):
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("OnPremTarget", name, spec, opts)
+        super().__init__("OnPremTarget", name, opts)
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=kubeconfig_input(spec.cluster.kubeconfig),

@@ -35,7 +35,7 @@ class EksTarget(Target):
     hardened buckets, an optional EFS/FSx filesystem, Pod Identity roles, and ``{name}-k8s``."""
 
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("EksTarget", name, spec, opts)
+        super().__init__("EksTarget", name, opts)
         inventory = accelerator_inventory(spec)
         azs = availability_zones(spec)
         self.network = build_network(name, spec, azs, self)

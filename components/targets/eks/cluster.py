@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ...spec import StackSpec
+from ..kubeconfig import secret_kubeconfig
 from .iam import MANAGED, trust
 from .network import EksNetwork
 
@@ -102,27 +103,9 @@ def build_cluster(
 
 
 def kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:
-    """Authenticates with `aws eks get-token`: no static credentials in state."""
-
-    def render(args: list[Any]) -> str:
-        name, endpoint, ca = args
-        return f"""apiVersion: v1
-kind: Config
-clusters:
-- name: {name}
-  cluster: {{server: {endpoint}, certificate-authority-data: {ca}}}
-contexts:
-- name: {name}
-  context: {{cluster: {name}, user: {name}}}
-current-context: {name}
-users:
-- name: {name}
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: aws
-      args: [eks, get-token, --cluster-name, {name}, --region, {region}]
-"""
-
-    ca = cluster.certificate_authority.apply(lambda c: c.data if c else "")
-    return pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(render))
+    """Authenticates with `aws eks get-token`."""
+    ca = cluster.certificate_authority.apply(lambda c: (c.data or "") if c else "")
+    token = cluster.name.apply(
+        lambda n: {"command": "aws", "args": ["eks", "get-token", "--cluster-name", n, "--region", region]}
+    )
+    return secret_kubeconfig(cluster.name, cluster.endpoint, ca, token)

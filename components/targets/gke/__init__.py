@@ -28,7 +28,7 @@ class GkeTarget(Target):
     and ``{name}-k8s``, the Kubernetes provider the platform layer uses."""
 
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("GkeTarget", name, spec, opts)
+        super().__init__("GkeTarget", name, opts)
         assert spec.project is not None  # the spec rules require it for gcp
         project = spec.project
         inventory = accelerator_inventory(spec)

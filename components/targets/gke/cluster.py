@@ -10,6 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from ...spec import StackSpec
+from ..kubeconfig import secret_kubeconfig
 from . import network as net
 
 # Least privilege for nodes (GKE hardening guide): the purpose-made node role plus image pulls.
@@ -117,30 +118,11 @@ def build_cluster(
 
 
 def kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
-    """A kubeconfig that authenticates with gke-gcloud-auth-plugin: no static credentials in state."""
-
-    def render(args: list[str]) -> str:
-        cluster_name, endpoint, ca = args
-        return f"""apiVersion: v1
-kind: Config
-clusters:
-- name: {cluster_name}
-  cluster:
-    server: https://{endpoint}
-    certificate-authority-data: {ca}
-contexts:
-- name: {cluster_name}
-  context: {{cluster: {cluster_name}, user: {cluster_name}}}
-current-context: {cluster_name}
-users:
-- name: {cluster_name}
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: gke-gcloud-auth-plugin
-      provideClusterInfo: true
-      installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin).
-"""
-
-    ca = cluster.master_auth.apply(lambda a: a.cluster_ca_certificate if a else "")
-    return pulumi.Output.secret(pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(render))
+    """Authenticates with gke-gcloud-auth-plugin."""
+    plugin = {
+        "command": "gke-gcloud-auth-plugin",
+        "provideClusterInfo": True,
+        "installHint": "Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin).",
+    }
+    ca = cluster.master_auth.apply(lambda a: (a.cluster_ca_certificate or "") if a else "")
+    return secret_kubeconfig(cluster.name, pulumi.Output.concat("https://", cluster.endpoint), ca, plugin)
