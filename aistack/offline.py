@@ -46,6 +46,7 @@ class PlannedResource:
     inputs: dict[str, Any]
     protect: bool
     retain_on_delete: bool
+    dependencies: tuple[str, ...] = ()  # URNs this resource waits for (depends_on and input references)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class PlannedResource:
             "inputs": self.inputs,
             "protect": self.protect,
             "retain_on_delete": self.retain_on_delete,
+            "dependencies": list(self.dependencies),
         }
 
 
@@ -157,6 +159,7 @@ class RecordingMonitor(mocks.MockMonitor):
             inputs=_clean(state),
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
+            dependencies=tuple(sorted(request.dependencies)),
         )
         with self._lock:
             self.planned.append(item)

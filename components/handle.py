@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 POOL_LABEL = "aistack.io/pool"
 ACCELERATOR_LABEL = "aistack.io/accelerator"
 CAPACITY_LABEL = "aistack.io/capacity"
+# Labels the NVIDIA GPU Operator reads to pick a node's device-plugin config and MIG layout.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 
 
 @dataclass(frozen=True)
@@ -62,33 +66,98 @@ class PoolInventory:
 
 
 @dataclass(frozen=True)
+class StorageClassSpec:
+    """A StorageClass the platform creates for the target; only provisioner and parameters differ by target."""
+
+    name: str
+    provisioner: str
+    parameters: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    rwx: bool = False  # ReadWriteMany (shared filesystem); RWO classes bind when the pod is scheduled
+
+
+@dataclass(frozen=True)
 class StorageClasses:
-    default: str
+    default: str  # RWO class for volumes (Prometheus, notebooks, team workspaces without a shared FS)
     shared: str | None = None  # RWX class, when the stack has a shared filesystem
+    create: tuple[StorageClassSpec, ...] = ()  # classes the cluster lacks and the platform must create
 
 
 @dataclass(frozen=True)
 class ObjectStore:
-    kind: str  # gcs | s3
+    kind: str  # URL scheme of the buckets: gs | s3
     endpoint: pulumi.Input[str]
-    buckets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    buckets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # purpose -> URL (gs://..., s3://...)
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class PodEndpoint:
+    """Pods serving metrics: where they run, how to select them and the named container port."""
+
+    namespace: str
+    selector: Mapping[str, str]
+    port: str
+
+
+@dataclass(frozen=True)
+class NvidiaStack:
+    """What the target already provides on NVIDIA nodes. The platform's GPU Operator supplies the rest."""
+
+    driver: bool = False
+    toolkit: bool = False
+    device_plugin: bool = False  # and GPU sharing (time-slicing, MIG) configured by the target itself
+    dcgm_exporter: PodEndpoint | None = None  # a DCGM exporter the target runs
+
+    @property
+    def complete(self) -> bool:
+        return self.driver and self.toolkit and self.device_plugin and self.dcgm_exporter is not None
+
+
+@dataclass(frozen=True)
+class EgressPeer:
+    """A node-local endpoint pods must reach, e.g. the metadata server that hands out workload identity."""
+
+    cidr: str
+    port: int
+    purpose: str
+    protocol: str = "TCP"
 
 
 @dataclass(frozen=True)
 class TargetHandle:
-    """What a target gives the platform layer: how to reach the cluster and what is in it."""
+    """What a target gives the platform layer: how to reach the cluster and what is in it.
+
+    Every field is a fact about the cluster, never the cloud's name: the platform decides from
+    facts ("the driver is preinstalled"), so a new target is a new handle, not new branches.
+    """
 
     provider: k8s.Provider  # every child of the platform layer is created through it, never the ambient one
     inventory: tuple[PoolInventory, ...]
     storage: StorageClasses
     object_store: ObjectStore | None = None
-    workload_identities: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # component -> cloud identity
-    drivers_preinstalled: bool = False  # GKE-managed drivers / EKS NVIDIA AMI: skip the operator's driver
+    # component (see identities.py) -> annotations binding its Kubernetes service account to a cloud identity
+    service_account_annotations: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    identity_endpoints: tuple[EgressPeer, ...] = ()
+    nvidia: NvidiaStack = field(default_factory=NvidiaStack)
+    cni_bin_dir: str = "/opt/cni/bin"  # where CNI plugins live (GKE: /home/kubernetes/bin, read-only /opt)
 
 
 def accelerator_taint(kind: str) -> NodeTaint:
     """The NoSchedule taint that keeps ordinary pods off accelerator nodes."""
     return NodeTaint(catalog.RESOURCE_NAMES[kind], "present", "NoSchedule")
+
+
+def sharing_labels(pool: str, mode: str, profile: str | None) -> dict[str, str]:
+    """GPU Operator node labels for a pool's sharing mode (ignored where the target shares GPUs itself).
+
+    Time-slicing: the pool's own device-plugin config. MIG: a uniform layout, which keeps the
+    resource name nvidia.com/gpu (the operator's 'single' MIG strategy), so queues do not change.
+    """
+    if mode == "time-slicing":
+        return {DEVICE_PLUGIN_CONFIG_LABEL: pool}
+    if mode == "mig" and profile:
+        return {MIG_CONFIG_LABEL: f"all-{profile}"}
+    return {}
 
 
 def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
@@ -101,6 +170,8 @@ def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
         labels = {POOL_LABEL: pool.name, ACCELERATOR_LABEL: acc.id, **pool.labels}
         if pool.spot:
             labels[CAPACITY_LABEL] = "spot"
+        if acc.kind == "gpu":
+            labels.update(sharing_labels(pool.name, pool.sharing.mode, pool.sharing.profile))
         taints = (accelerator_taint(acc.kind), *(NodeTaint(t.key, t.value, t.effect) for t in pool.taints))
         out.append(
             PoolInventory(

@@ -3,6 +3,82 @@
 Kubernetes: the minor every emitted object is validated against (strict schema) and that the
 local test cluster runs. 1.34 is the floor of kubeflow/manifests 26.03 and inside the support
 window of GKE and EKS.
+
+Upstreams: every third-party chart or manifest tree the platform layer installs, with the exact
+version and where it comes from. An air-gapped install mirrors exactly these (``aistack
+upstreams`` prints the list, and the mirror layout each entry is expected at). When a version
+here moves, the matching CRDs used by the tests (``../shared/crds``) must move with it.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
 KUBERNETES_MINOR = "1.34"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One pinned third-party source.
+
+    kind ``chart``: a Helm chart, from ``repo`` (an https index or an ``oci://`` registry path).
+    kind ``manifests``: a git tree of kustomizations, ``repo`` at ``ref`` (a commit, so it cannot move).
+    """
+
+    key: str
+    kind: Literal["chart", "manifests"]
+    name: str  # chart name, or the tree's directory name in a mirror
+    version: str
+    repo: str
+    source: str  # where the version and values were read
+    licence: str = "Apache-2.0"
+    ref: str | None = None  # manifests: the commit the version tag points at
+
+    @property
+    def mirror_name(self) -> str:
+        """Name in a directory mirror: ``<name>-<version>.tgz`` for charts, ``<name>-<version>/`` for trees."""
+        return f"{self.name}-{self.version}.tgz" if self.kind == "chart" else f"{self.name}-{self.version}"
+
+
+UPSTREAMS: dict[str, Upstream] = {
+    u.key: u
+    for u in (
+        Upstream(
+            key="gpu-operator",
+            kind="chart",
+            name="gpu-operator",
+            version="v26.7.0",
+            repo="https://helm.ngc.nvidia.com/nvidia",
+            source="https://github.com/NVIDIA/gpu-operator/releases/tag/v26.7.0 (deployments/gpu-operator/values.yaml)",
+        ),
+        Upstream(
+            key="kueue",
+            kind="chart",
+            name="kueue",
+            version="0.19.2",
+            repo="oci://registry.k8s.io/kueue/charts",
+            source="https://github.com/kubernetes-sigs/kueue/releases/tag/v0.19.2 (charts/kueue/values.yaml)",
+        ),
+        Upstream(
+            key="kube-prometheus-stack",
+            kind="chart",
+            name="kube-prometheus-stack",
+            version="88.5.3",
+            repo="oci://ghcr.io/prometheus-community/charts",
+            source="https://github.com/prometheus-community/helm-charts/tree/main/charts/kube-prometheus-stack",
+        ),
+        Upstream(
+            key="kubeflow-manifests",
+            kind="manifests",
+            name="kubeflow-manifests",
+            version="26.03",
+            repo="https://github.com/kubeflow/manifests",
+            ref="d68ebc7fab366ab40ddd1541d2ec22febb31bc83",
+            source="https://github.com/kubeflow/manifests (example/kustomization.yaml lists the component paths)",
+        ),
+    )
+}
+
+# Driver the GPU Operator installs where the target does not (the chart's default for v26.7.0).
+NVIDIA_DRIVER_VERSION = "595.91.07"

@@ -73,7 +73,7 @@ def test_plan_json_document(name: str) -> None:
     assert doc["stack"] == name
     assert set(doc) >= {"stack", "target", "resources", "summary"}
     for r in doc["resources"]:
-        assert set(r) == {"urn", "type", "name", "parent", "inputs", "protect", "retain_on_delete"}
+        assert set(r) == {"urn", "type", "name", "parent", "inputs", "protect", "retain_on_delete", "dependencies"}
     assert doc["summary"]["total"] == len(doc["resources"])
     assert "unknown offline" in doc["summary"]["note"]
 
@@ -90,9 +90,12 @@ def test_manifests_writes_one_file_per_object(tmp_path: Path) -> None:
     result = aistack("manifests", "local", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["namespace-cluster-alpha.yaml", "namespace-cluster-beta.yaml"]
-    obj = yaml.safe_load((tmp_path / files[0]).read_text())
-    assert obj["apiVersion"] == "v1" and obj["kind"] == "Namespace"
+    assert {"namespace-cluster-alpha.yaml", "clusterqueue-cluster-alpha.yaml", "localqueue-alpha-default.yaml"} <= set(
+        files
+    )
+    assert f"wrote {len(files)} manifest(s)" in " ".join(result.stdout.split())
+    obj = yaml.safe_load((tmp_path / "namespace-cluster-alpha.yaml").read_text())
+    assert list(obj)[:2] == ["apiVersion", "kind"] and obj["kind"] == "Namespace"
 
 
 def test_usage_errors_exit_2() -> None:

@@ -1,38 +1,247 @@
-"""Platform layer: identical on every target. It reads the TargetHandle and nothing else."""
+"""Platform layer: identical on every target. It reads the TargetHandle and nothing else.
+
+Each concern is a thin ComponentResource over pure functions in its own module (tenancy,
+storage, gpu, scheduling, monitoring, kubeflow) that return manifests as plain dicts. Upstream
+installs (charts, manifest trees) come first; objects of their custom kinds depend on them, so
+CRDs exist before the objects that need them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pulumi
+import pulumi_kubernetes as k8s
 
 from ..handle import TargetHandle
+from ..identities import workload_identities
 from ..spec import StackSpec
+from . import gpu, kubeflow, monitoring, scheduling, storage, tenancy
+from .charts import install_chart, system_namespace
 from .objects import register
-from .tenancy import tenancy_objects
+from .sources import manifest_directory
 
 
-class Tenancy(pulumi.ComponentResource):
-    """Team namespaces. Namespaces hold team volumes, so they are retained on delete under data protection."""
+class _Part(pulumi.ComponentResource):
+    """A platform concern: children go through the handle's provider, never the ambient one."""
+
+    def __init__(self, cls: str, name: str, handle: TargetHandle, opts: pulumi.ResourceOptions | None) -> None:
+        super().__init__(f"aistack:index:{cls}", name, None, opts)
+        self.prefix = name
+        self.handle = handle
+
+    def child(self, depends_on: Sequence[pulumi.Resource] = (), **extra: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self.handle.provider, depends_on=list(depends_on), **extra)
+
+    def components(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+        """Options for remote components (charts, kustomizations), which take providers as a list."""
+        return pulumi.ResourceOptions(parent=self, providers=[self.handle.provider], depends_on=list(depends_on))
+
+    def add(self, obj: dict[str, Any], depends_on: Sequence[pulumi.Resource] = (), **extra: Any) -> pulumi.Resource:
+        patch = bool(extra.pop("patch", False))
+        return register(self.prefix, obj, self.child(depends_on, **extra), patch=patch)
+
+
+class Tenancy(_Part):
+    """Team namespaces and what is inside them: network policies, quota, limits, RBAC, service account.
+
+    Namespaces hold team volumes, so they are retained on delete under data protection.
+    """
 
     def __init__(
         self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("aistack:index:Tenancy", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=handle.provider, retain_on_delete=spec.data_protection)
-        self.namespaces = {
-            obj["metadata"]["name"]: register(name, obj, child) for obj in tenancy_objects(spec, handle.inventory)
-        }
+        super().__init__("Tenancy", name, handle, opts)
+        self.namespaces: dict[str, pulumi.Resource] = {}
+        for team in spec.teams:
+            ns = self.add(tenancy.team_namespace(spec, team, handle.inventory), retain_on_delete=spec.data_protection)
+            self.namespaces[team.name] = ns
+            for obj in tenancy.team_objects(spec, team, handle):
+                self.add(obj, [ns])
         self.register_outputs({"namespaces": list(self.namespaces)})
 
 
+class Storage(_Part):
+    """Storage classes the target asked for, and each team's workspace volume (protected, retained)."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: StackSpec,
+        handle: TargetHandle,
+        namespaces: dict[str, pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("Storage", name, handle, opts)
+        classes = [self.add(obj) for obj in storage.storage_classes(spec, handle.storage)]
+        self.workspaces: dict[str, pulumi.Resource] = {}
+        for team in spec.teams:
+            claim = storage.workspace_claim(team, handle.storage)
+            if claim is None:
+                continue
+            self.workspaces[team.name] = self.add(
+                claim,
+                [namespaces[team.name], *classes],
+                protect=spec.data_protection,
+                retain_on_delete=spec.data_protection,
+            )
+        self.register_outputs(
+            {
+                "default_class": handle.storage.default,
+                "shared_class": handle.storage.shared,
+                "workspaces": list(self.workspaces),
+            }
+        )
+
+
+class AcceleratorEnablement(_Part):
+    """The NVIDIA GPU Operator where the target does not already provide the whole GPU stack."""
+
+    def __init__(
+        self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("AcceleratorEnablement", name, handle, opts)
+        self.operator: k8s.helm.v4.Chart | None = None
+        needed = gpu.operator_needed(handle.inventory, handle.nvidia)
+        if needed:
+            ns = self.add(system_namespace(gpu.NAMESPACE, "privileged", spec))  # drivers and toolkit run privileged
+            config = self.add(gpu.device_plugin_configmap(spec, handle.inventory), [ns])
+            self.operator = install_chart(
+                f"{name}-gpu-operator",
+                "gpu-operator",
+                gpu.NAMESPACE,
+                gpu.operator_values(spec, handle.inventory, handle.nvidia),
+                spec,
+                self.components([ns, config]),
+            )
+            after = [self.operator] if self.operator else []
+            for obj in gpu.driver_objects(handle.inventory, handle.nvidia):
+                self.add(obj, after)
+        self.register_outputs({"gpu_operator": needed})
+
+
+class Scheduling(_Part):
+    """Kueue with flavors, team ClusterQueues in cohorts, LocalQueues and priority classes."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: StackSpec,
+        handle: TargetHandle,
+        namespaces: dict[str, pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("Scheduling", name, handle, opts)
+        ns = self.add(system_namespace(scheduling.NAMESPACE, "restricted", spec))
+        self.kueue = install_chart(
+            f"{name}-kueue", "kueue", scheduling.NAMESPACE, scheduling.kueue_values(spec), spec, self.components([ns])
+        )
+        crds = [self.kueue] if self.kueue else []
+        self.queues = {}
+        for obj in scheduling.queue_objects(spec, handle.inventory):
+            res = self.add(obj, crds)
+            if obj["kind"] == "ClusterQueue":
+                self.queues[obj["metadata"]["name"]] = res
+        for team in spec.teams:
+            self.add(scheduling.local_queue(team), [*crds, namespaces[team.name], self.queues[team.name]])
+        self.register_outputs({"cluster_queues": list(self.queues)})
+
+
+class Monitoring(_Part):
+    """kube-prometheus-stack, the DCGM PodMonitor, accelerator alerts and the GPU dashboard."""
+
+    def __init__(
+        self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("Monitoring", name, handle, opts)
+        # node-exporter reads host namespaces and paths, which only the privileged level allows.
+        ns = self.add(system_namespace(monitoring.NAMESPACE, "privileged", spec))
+        self.stack = install_chart(
+            f"{name}-kube-prometheus-stack",
+            "kube-prometheus-stack",
+            monitoring.NAMESPACE,
+            monitoring.prometheus_values(spec, handle.storage),
+            spec,
+            self.components([ns]),
+        )
+        crds = [ns, *([self.stack] if self.stack else [])]
+        endpoint = gpu.dcgm_endpoint(handle.inventory, handle.nvidia)
+        if endpoint is not None:
+            self.add(monitoring.dcgm_pod_monitor(endpoint), crds)
+        self.add(monitoring.prometheus_rule(spec, gpus=endpoint is not None), crds)
+        self.add(monitoring.dashboard_configmap(), [ns])
+        self.register_outputs({"namespace": monitoring.NAMESPACE})
+
+
+class Kubeflow(_Part):
+    """Kubeflow components from the pinned manifests, team Profiles, and Pipelines' artifact store."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: StackSpec,
+        handle: TargetHandle,
+        namespaces: dict[str, pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("Kubeflow", name, handle, opts)
+        installed: list[pulumi.Resource] = []
+        if spec.upstream.install:
+            previous: list[pulumi.Resource] = []
+            for part, path in kubeflow.install_plan(spec, handle.cni_bin_dir):
+                directory = k8s.kustomize.v2.Directory(
+                    f"{name}-{part}",
+                    directory=manifest_directory(kubeflow.MANIFESTS, path, spec.upstream),
+                    opts=self.components(previous),
+                )
+                previous = [directory]
+                installed.append(directory)
+        after = installed[-1:]
+        for team in spec.teams:
+            for obj in kubeflow.team_objects(spec, team, handle):
+                self.add(obj, [*after, namespaces[team.name]])
+        # Cloud identity for in-cluster components whose service account the manifests create (e.g.
+        # pipeline-runner): only aistack's annotations are applied, the account stays Kubeflow's.
+        for wi in workload_identities(spec):
+            if wi.namespace != kubeflow.NAMESPACE:
+                continue
+            sa = tenancy.service_account(
+                wi.service_account, wi.namespace, wi.component, handle.service_account_annotations.get(wi.component, {})
+            )
+            self.add(sa, after, patch=True)
+        self.register_outputs({"installed": [n for n, _ in kubeflow.install_plan(spec, handle.cni_bin_dir)]})
+
+
 class Platform(pulumi.ComponentResource):
-    """Everything in-cluster. Built from the handle; never asks which cloud it is on."""
+    """Everything in-cluster. Built from the handle; never asks which cloud it is on.
+
+    Children: ``{name}-tenancy``, ``{name}-storage``, ``{name}-accelerators``, ``{name}-scheduling``,
+    ``{name}-monitoring`` (when enabled) and ``{name}-kubeflow`` (when enabled).
+    """
 
     def __init__(
         self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("aistack:index:Platform", name, None, opts)
-        self.tenancy = Tenancy(f"{name}-tenancy", spec, handle, pulumi.ResourceOptions(parent=self))
-        self.register_outputs({"tenancy": self.tenancy})
+        mine = pulumi.ResourceOptions(parent=self)
+        self.tenancy = Tenancy(f"{name}-tenancy", spec, handle, mine)
+        namespaces = self.tenancy.namespaces
+        self.storage = Storage(f"{name}-storage", spec, handle, namespaces, mine)
+        self.accelerators = AcceleratorEnablement(f"{name}-accelerators", spec, handle, mine)
+        self.scheduling = Scheduling(f"{name}-scheduling", spec, handle, namespaces, mine)
+        self.monitoring = Monitoring(f"{name}-monitoring", spec, handle, mine) if spec.monitoring.enabled else None
+        self.kubeflow = Kubeflow(f"{name}-kubeflow", spec, handle, namespaces, mine) if spec.kubeflow.enabled else None
+        self.register_outputs(
+            {
+                "tenancy": self.tenancy,
+                "storage": self.storage,
+                "accelerators": self.accelerators,
+                "scheduling": self.scheduling,
+                "monitoring": self.monitoring,
+                "kubeflow": self.kubeflow,
+            }
+        )
 
 
-__all__ = ["Platform", "Tenancy"]
+__all__ = ["AcceleratorEnablement", "Kubeflow", "Monitoring", "Platform", "Scheduling", "Storage", "Tenancy"]

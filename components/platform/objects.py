@@ -9,6 +9,8 @@ resources through ``CustomResource``.
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +26,7 @@ _BUILTIN: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
     ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
     ("v1", "LimitRange"): k8s.core.v1.LimitRange,
+    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
@@ -41,11 +44,46 @@ def object_key(obj: K8sObject) -> str:
     return "-".join(p for p in parts if p)
 
 
-def register(prefix: str, obj: K8sObject, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Register one object as a Pulumi resource named ``{prefix}-{kind}-{namespace}-{name}``."""
+# Objects another installer owns, which the platform only adds fields to (server-side apply patches).
+_PATCH: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccountPatch,
+}
+
+
+class KubernetesObject(pulumi.CustomResource):
+    """An object of a custom kind, registered exactly as written (top-level fields included).
+
+    ``CustomResource`` only carries ``spec``; kinds such as Kueue's WorkloadPriorityClass keep
+    their data at the top level (``value``, ``description``), so they need the whole body.
+    """
+
+    def __init__(self, resource_name: str, obj: K8sObject, opts: pulumi.ResourceOptions) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s_version()))
+        super().__init__(f"kubernetes:{obj['apiVersion']}:{obj['kind']}", resource_name, dict(obj), opts)
+
+
+def k8s_version() -> str:
+    """The pulumi-kubernetes provider version matching the installed SDK, as its own classes request."""
+    return str(importlib.metadata.version("pulumi_kubernetes"))
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def register(
+    prefix: str, obj: K8sObject, opts: pulumi.ResourceOptions, *, patch: bool = False
+) -> pulumi.CustomResource:
+    """Register one object as a Pulumi resource named ``{prefix}-{kind}-{namespace}-{name}``.
+
+    ``patch``: the object exists already (another installer created it); only the given fields are
+    applied, under aistack's own field manager, and deleting the stack removes only those fields.
+    """
     name = f"{prefix}-{object_key(obj)}"
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-    cls = _BUILTIN.get((obj["apiVersion"], obj["kind"]))
+    cls = (_PATCH if patch else _BUILTIN).get((obj["apiVersion"], obj["kind"]))
     if cls is not None:
-        return cls(name, opts=opts, **body)
-    return k8s.apiextensions.CustomResource(name, api_version=obj["apiVersion"], kind=obj["kind"], opts=opts, **body)
+        # Typed classes take top-level fields as Python keywords (roleRef -> role_ref); nested dicts
+        # keep the Kubernetes spelling.
+        return cls(name, opts=opts, **{_snake(k): v for k, v in body.items()})
+    return KubernetesObject(name, obj, opts)

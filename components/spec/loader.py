@@ -29,6 +29,7 @@ from .model import (
     StorageSpec,
     Taint,
     TeamSpec,
+    UpstreamSpec,
 )
 
 NAMESPACE = "aistack"
@@ -49,6 +50,7 @@ _MODEL_OF_FIELD: dict[str, type[BaseModel]] = {
     "scheduling": SchedulingSpec,
     "kubeflow": KubeflowSpec,
     "security": SecuritySpec,
+    "upstream": UpstreamSpec,
 }
 
 # Human wording for the regex patterns in model.py.

@@ -206,6 +206,18 @@ class TeamSpec(_Model):
     admins: tuple[str, ...] = Field(default=(), description="Identity-provider groups with admin on the namespace.")
     editors: tuple[str, ...] = Field(default=(), description="Groups with edit on the namespace.")
     viewers: tuple[str, ...] = Field(default=(), description="Groups with view on the namespace.")
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = Field(
+        default=None,
+        description="Owner of the team's Kubeflow Profile: a user (e.g. alice@example.com). "
+        "Default: the first admins group, else the group <team>-admins (kind Group).",
+    )
+    storage_gb: int = Field(
+        default=100,
+        ge=0,
+        le=1_000_000,
+        description="Size of the team's 'workspace' volume in GB (shared RWX class when the stack has one). "
+        "0 = no workspace. Default: 100. The volume is protected and retained under data_protection.",
+    )
 
 
 class SchedulingSpec(_Model):
@@ -221,6 +233,38 @@ class KubeflowSpec(_Model):
     components: tuple[KubeflowComponent, ...] = Field(
         default=("pipelines", "notebooks", "trainer", "dashboard", "profiles"),
         description="Components to install. Default: pipelines, notebooks, trainer, dashboard, profiles.",
+    )
+
+
+def _mirror(value: str) -> str:
+    if value.startswith("oci://") or value.startswith("/"):
+        return value.rstrip("/")
+    raise ValueError(f"'{value}' is neither oci://host/path nor an absolute directory path")
+
+
+def _directory(value: str) -> str:
+    if value.startswith("/"):
+        return value.rstrip("/")
+    raise ValueError(f"'{value}' is not an absolute directory path")
+
+
+class UpstreamSpec(_Model):
+    install: bool = Field(
+        default=True,
+        description="Install the third-party components (GPU Operator, Kueue, kube-prometheus-stack, Kubeflow) "
+        "from their pinned sources. false: they are installed already (GitOps, another team, the local test "
+        "cluster); aistack creates only its own objects, whose CRDs must then exist. Default: true.",
+    )
+    charts_mirror: Annotated[str, AfterValidator(_mirror)] | None = Field(
+        default=None,
+        description="Air-gapped: take every chart from here instead of upstream: an OCI registry path "
+        "(oci://registry.example.com/aistack, holding <chart>:<version>) or a directory of "
+        "<chart>-<version>.tgz files. Default: the upstream repositories (see `aistack upstreams`).",
+    )
+    manifests_mirror: Annotated[str, AfterValidator(_directory)] | None = Field(
+        default=None,
+        description="Air-gapped: a directory holding a copy of each manifest tree as <tree>-<version>/ "
+        "(e.g. kubeflow-manifests-26.03/). Default: the pinned upstream git commit.",
     )
 
 
@@ -251,6 +295,7 @@ class StackSpec(_Model):
     teams: tuple[TeamSpec, ...] = Field(default=(), description="Teams sharing the accelerators.")
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
     kubeflow: KubeflowSpec = Field(default_factory=KubeflowSpec)
+    upstream: UpstreamSpec = Field(default_factory=UpstreamSpec)
     compliance: ComplianceProfile = Field(default="standard", description="standard, hipaa or gdpr. Default: standard.")
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     data_protection: bool = Field(
@@ -280,6 +325,7 @@ MODELS_BY_NAME: dict[str, type[BaseModel]] = {
         TeamSpec,
         SchedulingSpec,
         KubeflowSpec,
+        UpstreamSpec,
         SecuritySpec,
     )
 }

@@ -408,6 +408,45 @@ def quotas_fit_capacity(spec: StackSpec) -> Iterator[SpecIssue]:
             )
 
 
+# ----------------------------------------------------------------------------------- kubeflow
+
+# Components that run per user namespace and so need Profiles (Kubeflow's multi-user mode).
+NEEDS_PROFILES = ("pipelines", "notebooks", "dashboard", "katib")
+
+
+@rule
+def kubeflow_components(spec: StackSpec) -> Iterator[SpecIssue]:
+    kf = spec.kubeflow
+    if not kf.enabled:
+        return
+    chosen = list(kf.components)
+    for i, name in enumerate(chosen):
+        if chosen.index(name) != i:
+            yield SpecIssue(join_path("kubeflow", "components", i), f"'{name}' is listed twice.", "list it once.")
+    needing = [c for c in chosen if c in NEEDS_PROFILES]
+    if needing and "profiles" not in chosen:
+        yield SpecIssue(
+            "kubeflow.components",
+            f"{', '.join(needing)} run in multi-user mode and need Kubeflow Profiles, which are not listed.",
+            "add 'profiles' to kubeflow.components.",
+        )
+
+
+@rule
+def air_gapped_covers_everything(spec: StackSpec) -> Iterator[SpecIssue]:
+    up = spec.upstream
+    if not up.install or up.charts_mirror is None or up.manifests_mirror is not None:
+        return
+    if spec.kubeflow.enabled and spec.kubeflow.components:
+        yield SpecIssue(
+            "upstream.manifests_mirror",
+            "charts come from a mirror but the Kubeflow manifests would still be fetched from github.com, "
+            "which an air-gapped cluster cannot reach.",
+            "set upstream.manifests_mirror to a directory holding kubeflow-manifests-<version>/ "
+            "(see `aistack upstreams`), or disable kubeflow.",
+        )
+
+
 # ----------------------------------------------------------------------------------- compliance
 
 

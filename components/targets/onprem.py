@@ -7,7 +7,7 @@ import os
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..handle import StorageClasses, TargetHandle, accelerator_inventory
+from ..handle import NvidiaStack, StorageClasses, TargetHandle, accelerator_inventory
 from ..spec import StackSpec
 from .base import Target
 
@@ -38,6 +38,7 @@ class OnPremTarget(Target):
                 default=spec.storage.default_storage_class or "local-path",
                 shared="nfs-csi" if fs.enabled else None,
             ),
-            drivers_preinstalled=False,  # on-prem: the GPU Operator manages driver and toolkit
+            # Nothing is assumed on the hosts: the GPU Operator brings driver, toolkit, device plugin and DCGM.
+            nvidia=NvidiaStack(),
         )
         self.register_outputs({"provider": self.provider})

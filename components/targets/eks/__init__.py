@@ -10,14 +10,23 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ...handle import ObjectStore, StorageClasses, TargetHandle, accelerator_inventory
+from ...handle import (
+    EgressPeer,
+    NvidiaStack,
+    ObjectStore,
+    PoolInventory,
+    StorageClasses,
+    StorageClassSpec,
+    TargetHandle,
+    accelerator_inventory,
+)
 from ...spec import StackSpec
 from ..base import Target
 from .cluster import build_cluster, kubeconfig
 from .identity import build_identities
 from .network import build_network
 from .nodegroups import build_node_groups
-from .storage import build_storage
+from .storage import EksStorage, build_storage
 
 DEFAULT_AZ_COUNT = 3
 
@@ -27,6 +36,58 @@ def availability_zones(spec: StackSpec) -> list[str]:
         return list(spec.zones)
     names = aws.get_availability_zones(state="available", region=spec.region).names
     return list(names)[:DEFAULT_AZ_COUNT]
+
+
+# EKS Pod Identity agent: a node-local endpoint pods fetch credentials from.
+POD_IDENTITY_AGENT = EgressPeer("169.254.170.23/32", 80, "EKS Pod Identity agent")
+
+
+def eks_handle(
+    spec: StackSpec,
+    provider: k8s.Provider,
+    inventory: tuple[PoolInventory, ...],
+    key: aws.kms.Key | None,
+    storage: EksStorage,
+) -> TargetHandle:
+    """EKS facts for the platform: EBS gp3 (KMS) as default class, EFS access points as RWX, S3, Pod Identity."""
+    create = []
+    default = spec.storage.default_storage_class
+    if default is None:
+        default = "gp3"
+        params: dict[str, pulumi.Input[str]] = {"type": "gp3", "encrypted": "true"}
+        if key is not None:
+            params["kmsKeyId"] = key.arn
+        create.append(StorageClassSpec("gp3", "ebs.csi.aws.com", params))
+    fs = storage.filesystem
+    shared = None
+    if isinstance(fs, aws.efs.FileSystem):
+        shared = "efs"
+        efs_params: dict[str, pulumi.Input[str]] = {
+            "provisioningMode": "efs-ap",
+            "fileSystemId": fs.id,
+            "directoryPerms": "700",
+        }
+        create.append(StorageClassSpec("efs", "efs.csi.aws.com", efs_params, rwx=True))
+    elif fs is not None:
+        # FSx for Lustre is one filesystem made by the target; it is mounted through a static volume,
+        # so there is no dynamic class to create (the FSx CSI driver's class would create new filesystems).
+        shared = "fsx-lustre"
+    return TargetHandle(
+        provider=provider,
+        inventory=inventory,
+        storage=StorageClasses(default=default, shared=shared, create=tuple(create)),
+        object_store=ObjectStore(
+            kind="s3",
+            endpoint=f"https://s3.{spec.region}.amazonaws.com",
+            region=spec.region,
+            buckets={p: b.bucket.apply(lambda n: f"s3://{n}") for p, b in storage.buckets.items()},
+        ),
+        # Pod Identity binds roles to service accounts by association; no annotation is needed.
+        service_account_annotations={},
+        identity_endpoints=(POD_IDENTITY_AGENT,),
+        # AL2023 NVIDIA AMIs ship the driver and container toolkit; device plugin and DCGM come from the platform.
+        nvidia=NvidiaStack(driver=True, toolkit=True),
+    )
 
 
 class EksTarget(Target):
@@ -74,22 +135,7 @@ class EksTarget(Target):
                 parent=self, depends_on=[self.node_groups["system"], *self.eks.addons.values()]
             ),
         )
-        fs = self.storage.filesystem
-        self.handle = TargetHandle(
-            provider=self.provider,
-            inventory=inventory,
-            storage=StorageClasses(
-                default=spec.storage.default_storage_class or "gp3",
-                shared=None if fs is None else ("fsx-lustre" if isinstance(fs, aws.fsx.LustreFileSystem) else "efs"),
-            ),
-            object_store=ObjectStore(
-                kind="s3",
-                endpoint=f"https://s3.{spec.region}.amazonaws.com",
-                buckets={p: b.bucket.apply(lambda n: f"s3://{n}") for p, b in self.storage.buckets.items()},
-            ),
-            workload_identities={c: r.arn for c, r in self.identities.items()},
-            drivers_preinstalled=True,  # AL2023 NVIDIA / Neuron AMIs ship the drivers
-        )
+        self.handle = eks_handle(spec, self.provider, inventory, self.key, self.storage)
         self.register_outputs(
             {
                 "cluster_name": self.cluster.name,

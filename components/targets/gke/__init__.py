@@ -10,7 +10,17 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from ...handle import ObjectStore, StorageClasses, TargetHandle, accelerator_inventory
+from ...handle import (
+    EgressPeer,
+    NvidiaStack,
+    ObjectStore,
+    PodEndpoint,
+    PoolInventory,
+    StorageClasses,
+    StorageClassSpec,
+    TargetHandle,
+    accelerator_inventory,
+)
 from ...spec import StackSpec
 from ..base import Target
 from .cluster import build_cluster, kubeconfig
@@ -19,6 +29,55 @@ from .kms import build_keys
 from .network import build_network
 from .nodepools import build_node_pools
 from .storage import build_storage
+
+# Workload Identity: pods reach the GKE metadata server, which Dataplane V2 serves on 169.254.169.252:988
+# behind the metadata address. Source: GKE docs, "Network policy" (allow egress to the metadata server).
+GKE_METADATA = (
+    EgressPeer("169.254.169.252/32", 988, "GKE metadata server (Workload Identity)"),
+    EgressPeer("169.254.169.254/32", 80, "metadata server address"),
+)
+# GKE's managed DCGM exporter (monitoring_config DCGM): a DaemonSet in gke-managed-system, port 'metrics'.
+GKE_DCGM = PodEndpoint("gke-managed-system", {"app.kubernetes.io/name": "gke-managed-dcgm-exporter"}, "metrics")
+
+
+def gke_handle(
+    spec: StackSpec,
+    provider: k8s.Provider,
+    inventory: tuple[PoolInventory, ...],
+    disk_key: pulumi.Input[str] | None,
+    buckets: dict[str, pulumi.Input[str]],
+    service_accounts: dict[str, pulumi.Input[str]],
+) -> TargetHandle:
+    """GKE facts for the platform: CMEK persistent disks, Filestore RWX, GCS, Workload Identity, managed GPU stack."""
+    create = []
+    default = spec.storage.default_storage_class
+    if default is None:
+        default = "aistack-rwo"
+        params: dict[str, pulumi.Input[str]] = {"type": "pd-balanced"}
+        if disk_key is not None:
+            params["disk-encryption-kms-key"] = disk_key
+        create.append(StorageClassSpec(default, "pd.csi.storage.gke.io", params))
+    return TargetHandle(
+        provider=provider,
+        inventory=inventory,
+        storage=StorageClasses(
+            default=default,
+            # standard-rwx is the class GKE creates with the Filestore CSI driver.
+            shared="standard-rwx" if spec.storage.shared_filesystem.enabled else None,
+            create=tuple(create),
+        ),
+        object_store=ObjectStore(
+            kind="gs", endpoint="https://storage.googleapis.com", region=spec.region, buckets=buckets
+        ),
+        service_account_annotations={
+            component: {"iam.gke.io/gcp-service-account": email} for component, email in service_accounts.items()
+        },
+        identity_endpoints=GKE_METADATA,
+        # GKE installs the driver (gpu_driver_version LATEST), runs its own device plugin (sharing set on the
+        # node pool) and, with DCGM in monitoring_config, its own DCGM exporter: no GPU Operator needed.
+        nvidia=NvidiaStack(driver=True, toolkit=True, device_plugin=True, dcgm_exporter=GKE_DCGM),
+        cni_bin_dir="/home/kubernetes/bin",
+    )
 
 
 class GkeTarget(Target):
@@ -57,21 +116,13 @@ class GkeTarget(Target):
             kubeconfig=self.kubeconfig,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_pools["system"]]),
         )
-        fs = spec.storage.shared_filesystem
-        self.handle = TargetHandle(
-            provider=self.provider,
-            inventory=inventory,
-            storage=StorageClasses(
-                default=spec.storage.default_storage_class or "standard-rwo",
-                shared="standard-rwx" if fs.enabled else None,
-            ),
-            object_store=ObjectStore(
-                kind="gcs",
-                endpoint="https://storage.googleapis.com",
-                buckets={p: b.url for p, b in self.storage.buckets.items()},
-            ),
-            workload_identities={c: a.email for c, a in self.identities.items()},
-            drivers_preinstalled=True,  # GKE installs the NVIDIA driver (gpu_driver_version LATEST)
+        self.handle = gke_handle(
+            spec,
+            self.provider,
+            inventory,
+            self.keys.data.id if self.keys else None,
+            {p: b.url for p, b in self.storage.buckets.items()},
+            {c: a.email for c, a in self.identities.items()},
         )
         self.register_outputs(
             {

@@ -1,0 +1,52 @@
+"""Installing a pinned upstream chart through Pulumi's Helm v4 Chart (rendered objects, each a resource)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..spec import StackSpec
+from .sources import chart_source
+
+
+def install_chart(
+    name: str, key: str, namespace: str, values: Mapping[str, Any], spec: StackSpec, opts: pulumi.ResourceOptions
+) -> k8s.helm.v4.Chart | None:
+    """The chart pinned under ``key`` in versions.UPSTREAMS, or None when upstream installs are off.
+
+    Helm v4 Chart renders the chart and registers every object as its own resource, so drift
+    detection and ``pulumi destroy`` see each one, unlike a Helm release.
+    """
+    if not spec.upstream.install:
+        return None
+    src = chart_source(key, spec.upstream)
+    return k8s.helm.v4.Chart(
+        name,
+        chart=src.chart,
+        version=src.version,
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=src.repo) if src.repo else None,
+        namespace=namespace,
+        values=dict(values),
+        opts=opts,
+    )
+
+
+def system_namespace(name: str, pod_security: str, spec: StackSpec) -> dict[str, Any]:
+    """A namespace the platform's own components run in, with its Pod Security level."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/managed-by": "aistack",
+                "aistack.io/stack": spec.name,
+                "pod-security.kubernetes.io/enforce": pod_security,
+                "pod-security.kubernetes.io/audit": pod_security,
+                "pod-security.kubernetes.io/warn": pod_security,
+            },
+        },
+    }

@@ -1,0 +1,129 @@
+"""Accelerator enablement: what the NVIDIA GPU Operator must add to what the target provides.
+
+Decided from the handle's ``NvidiaStack`` (facts such as "the driver is preinstalled"), never from
+the cloud's name: a target that provides everything (GKE's managed GPU stack) gets no operator,
+one with drivers in the image (EKS AL2023 NVIDIA AMIs) gets the operator without driver and
+toolkit, and bare hosts (on-prem) get all of it. TPUs and Neuron need nothing here beyond the
+queues' flavors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..handle import DEFAULT_DEVICE_PLUGIN_CONFIG, POOL_LABEL, NvidiaStack, PodEndpoint, PoolInventory
+from ..spec import StackSpec
+from ..versions import NVIDIA_DRIVER_VERSION
+
+NAMESPACE = "gpu-operator"
+DEVICE_PLUGIN_CONFIGMAP = "aistack-device-plugin"
+# The operator's DCGM exporter pods (assets/state-dcgm-exporter/0800_daemonset.yaml in NVIDIA/gpu-operator).
+OPERATOR_DCGM = PodEndpoint(NAMESPACE, {"app": "nvidia-dcgm-exporter"}, "metrics")
+
+
+def nvidia_pools(inventory: tuple[PoolInventory, ...]) -> list[PoolInventory]:
+    return [p for p in inventory if p.kind == "gpu"]
+
+
+def operator_needed(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> bool:
+    return bool(nvidia_pools(inventory)) and not nvidia.complete
+
+
+def dcgm_endpoint(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> PodEndpoint | None:
+    """Where GPU metrics are scraped: the target's exporter, else the operator's; None without NVIDIA pools."""
+    if not nvidia_pools(inventory):
+        return None
+    return nvidia.dcgm_exporter or OPERATOR_DCGM
+
+
+def device_plugin_configs(spec: StackSpec, inventory: tuple[PoolInventory, ...]) -> dict[str, str]:
+    """Device-plugin configs by name: 'default' (whole GPUs, or uniform MIG) and one per time-sliced pool.
+
+    Nodes pick theirs by the nvidia.com/device-plugin.config label the inventory puts on them.
+    """
+    configs = {DEFAULT_DEVICE_PLUGIN_CONFIG: {"version": "v1", "flags": {"migStrategy": "single"}}}
+    for p in nvidia_pools(inventory):
+        pool = spec.pool(p.pool)
+        if pool is None or pool.sharing.mode != "time-slicing":
+            continue
+        configs[p.pool] = {
+            "version": "v1",
+            "flags": {"migStrategy": "none"},
+            "sharing": {
+                "timeSlicing": {
+                    # Keep the resource name nvidia.com/gpu so queues and quotas stay the same.
+                    "renameByDefault": False,
+                    "resources": [{"name": p.resource_name, "replicas": pool.sharing.replicas}],
+                }
+            },
+        }
+    return {name: yaml.safe_dump(cfg, sort_keys=True) for name, cfg in sorted(configs.items())}
+
+
+def operator_tolerations(inventory: tuple[PoolInventory, ...]) -> list[dict[str, str]]:
+    """The operator's daemonsets must run on every NVIDIA pool, whatever extra taints a pool has."""
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for p in nvidia_pools(inventory):
+        for t in p.taints:
+            seen.setdefault((t.key, t.effect), {"key": t.key, "operator": "Exists", "effect": t.effect})
+    return [seen[k] for k in sorted(seen)]
+
+
+def operator_values(spec: StackSpec, inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> dict[str, Any]:
+    """Helm values for the gpu-operator chart: only the parts the target does not provide."""
+    pools = [spec.pool(p.pool) for p in nvidia_pools(inventory)]
+    uses_mig = any(p is not None and p.sharing.mode == "mig" for p in pools)
+    operator_driver = not nvidia.driver
+    return {
+        "nfd": {"enabled": True},
+        "driver": {
+            "enabled": operator_driver,
+            # One NVIDIADriver object per pool (below) instead of the chart's single default.
+            "nvidiaDriverCRD": {"enabled": operator_driver, "deployDefaultCR": False},
+        },
+        "toolkit": {"enabled": not nvidia.toolkit},
+        "devicePlugin": {
+            "enabled": not nvidia.device_plugin,
+            "config": {"name": DEVICE_PLUGIN_CONFIGMAP, "default": DEFAULT_DEVICE_PLUGIN_CONFIG},
+        },
+        "mig": {"strategy": "single"},
+        "migManager": {"enabled": uses_mig and not nvidia.device_plugin},
+        # aistack scrapes the exporter with its own PodMonitor, so the chart's ServiceMonitor stays off.
+        "dcgmExporter": {"enabled": nvidia.dcgm_exporter is None, "serviceMonitor": {"enabled": False}},
+        "daemonsets": {"tolerations": operator_tolerations(inventory)},
+    }
+
+
+def device_plugin_configmap(spec: StackSpec, inventory: tuple[PoolInventory, ...]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": DEVICE_PLUGIN_CONFIGMAP, "namespace": NAMESPACE},
+        "data": device_plugin_configs(spec, inventory),
+    }
+
+
+def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> list[dict[str, Any]]:
+    """One NVIDIADriver per NVIDIA pool when the operator manages drivers, so pools upgrade independently."""
+    if nvidia.driver:
+        return []
+    return [
+        {
+            "apiVersion": "nvidia.com/v1alpha1",
+            "kind": "NVIDIADriver",
+            "metadata": {"name": p.pool},
+            "spec": {
+                "default": False,
+                "driverType": "gpu",
+                "repository": "nvcr.io/nvidia",
+                "image": "driver",
+                "version": NVIDIA_DRIVER_VERSION,
+                "kernelModuleType": "auto",
+                "nodeSelector": {POOL_LABEL: p.pool},
+                "tolerations": [{"key": t.key, "operator": "Exists", "effect": t.effect} for t in p.taints],
+            },
+        }
+        for p in nvidia_pools(inventory)
+    ]

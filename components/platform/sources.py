@@ -1,0 +1,54 @@
+"""Where each upstream install comes from: the pinned upstream, or the air-gapped mirror.
+
+Pure functions over ``versions.UPSTREAMS`` and the spec's ``upstream`` section. Every chart and
+manifest tree the platform installs goes through here, so a mirror covers all of them or the
+spec rules say which one it misses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..spec.model import UpstreamSpec
+from ..versions import UPSTREAMS, Upstream
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """Arguments for a Helm chart install: ``chart`` (name, oci:// reference or .tgz path), version, repo."""
+
+    chart: str
+    version: str
+    repo: str | None  # None when ``chart`` is a full reference (oci:// or a local file)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repo}/{self.chart}" if self.repo else self.chart
+
+
+def chart_source(key: str, upstream: UpstreamSpec) -> ChartSource:
+    u = _pinned(key, "chart")
+    mirror = upstream.charts_mirror
+    if mirror is None:
+        if u.repo.startswith("oci://"):
+            return ChartSource(f"{u.repo}/{u.name}", u.version, None)
+        return ChartSource(u.name, u.version, u.repo)
+    if mirror.startswith("oci://"):
+        return ChartSource(f"{mirror}/{u.name}", u.version, None)
+    return ChartSource(f"{mirror}/{u.mirror_name}", u.version, None)
+
+
+def manifest_directory(key: str, path: str, upstream: UpstreamSpec) -> str:
+    """A kustomization directory inside a pinned manifest tree: a git URL at the pinned commit, or the mirror."""
+    u = _pinned(key, "manifests")
+    path = path.strip("/")
+    if upstream.manifests_mirror is not None:
+        return f"{upstream.manifests_mirror}/{u.mirror_name}/{path}"
+    return f"{u.repo}/tree/{u.ref}/{path}"
+
+
+def _pinned(key: str, kind: str) -> Upstream:
+    u = UPSTREAMS[key]
+    if u.kind != kind:
+        raise ValueError(f"{key} is a {u.kind}, not a {kind}")
+    return u
