@@ -38,3 +38,15 @@ def of_type(resources: list[PlannedResource], type_: str) -> list[PlannedResourc
 def one(resources: list[PlannedResource], type_: str) -> PlannedResource:
     (found,) = of_type(resources, type_)
     return found
+
+
+def plan_values(values: dict[str, Any], stack: str = "test") -> list[PlannedResource]:
+    """Plan a spec given as aistack:* values (namespace stripped), under a fixed stack name."""
+    from pathlib import Path as _Path
+
+    from aistack.offline import plan
+    from components.spec import LoadedStack, parse_spec
+
+    spec = parse_spec(values)
+    config = {f"aistack:{k}": v for k, v in values.items()}
+    return plan(LoadedStack(stack, _Path("x"), spec, config)).resources
