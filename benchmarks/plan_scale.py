@@ -31,8 +31,8 @@ from rich.table import Table
 from aistack.offline import EchoMocks, RecordingMonitor, plan
 from components.spec import LoadedStack, parse_spec
 
-SIZES = [(1, 1), (4, 2), (16, 4), (64, 8), (128, 16), (256, 16)]
-QUICK_SIZES = [(1, 1), (16, 4), (64, 8)]
+SIZES = [(1, 1), (4, 2), (16, 4), (64, 8), (128, 8), (256, 8)]
+QUICK_SIZES = [(1, 1), (16, 4), (256, 8)]
 
 
 def stack_values(teams: int, pools: int) -> dict[str, Any]:

@@ -101,3 +101,20 @@ def test_manifests_writes_one_file_per_object(tmp_path: Path) -> None:
 def test_usage_errors_exit_2() -> None:
     assert aistack("plan").returncode == 2
     assert aistack("frobnicate").returncode == 2
+
+
+def test_upstreams_lists_the_pinned_table_and_a_stacks_mirror(tmp_path: Path) -> None:
+    from components.versions import UPSTREAMS
+
+    result = aistack("upstreams", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert {k: rows[k]["version"] for k in UPSTREAMS} == {k: u.version for k, u in UPSTREAMS.items()}
+    stack = tmp_path / "Pulumi.mirrored.yaml"
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    doc["config"]["aistack:upstream"] = {"charts_mirror": "/srv/charts", "manifests_mirror": "/srv/trees"}
+    stack.write_text(yaml.safe_dump(doc))
+    result = aistack("upstreams", str(stack), "--json")
+    assert result.returncode == 0, result.stderr
+    sources = [r["from"] for r in json.loads(result.stdout)]
+    assert all(s.startswith(("/srv/charts/", "/srv/trees/")) for s in sources), sources

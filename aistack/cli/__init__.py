@@ -11,6 +11,7 @@ from .. import __version__
 from .common import err
 from .manifests import manifests
 from .plan import plan_cmd
+from .upstreams import upstreams
 from .validate import validate
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command("validate")(validate)
 app.command("plan")(plan_cmd)
 app.command("manifests")(manifests)
+app.command("upstreams")(upstreams)
 
 
 @app.command("version")
