@@ -306,3 +306,13 @@ def test_hipaa_means_cmek_everywhere_and_private_endpoint() -> None:
     assert all("bootDiskKmsKey" in p.inputs["nodeConfig"] for p in of_type(res, "gcp:container/nodePool:NodePool"))
     assert all("encryption" in b.inputs for b in of_type(res, "gcp:storage/bucket:Bucket"))
     assert "kmsKeyName" in one(res, "gcp:filestore/instance:Instance").inputs
+
+
+def test_idle_tpus_alert_through_cloud_monitoring(resources: list[PlannedResource]) -> None:
+    policy = one(resources, "gcp:monitoring/alertPolicy:AlertPolicy").inputs
+    condition = policy["conditions"][0]["conditionThreshold"]
+    assert "kubernetes.io/container/accelerator/duty_cycle" in condition["filter"]
+    assert condition["comparison"] == "COMPARISON_LT" and condition["duration"] == "1800s"
+    channel = one(resources, "gcp:monitoring/notificationChannel:NotificationChannel").inputs
+    assert channel["labels"] == {"email_address": "ml-platform-oncall@acme.example"}
+    assert len(policy["notificationChannels"]) == 1

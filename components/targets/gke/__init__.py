@@ -26,6 +26,7 @@ from ..base import Target
 from .cluster import build_cluster, kubeconfig
 from .identity import build_identities
 from .kms import build_keys
+from .monitoring import build_accelerator_alerts
 from .network import build_network
 from .nodepools import build_node_pools
 from .storage import build_storage
@@ -109,6 +110,7 @@ class GkeTarget(Target):
             name, spec, project, self.network.vpc, self.keys.data if self.keys else None, grants, self
         )
         self.identities = build_identities(name, spec, project, self.storage.buckets, self)
+        self.idle_alert = build_accelerator_alerts(name, spec, project, self)
 
         self.kubeconfig = kubeconfig(self.cluster)
         self.provider = k8s.Provider(
