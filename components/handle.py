@@ -29,6 +29,7 @@ CAPACITY_LABEL = "aistack.io/capacity"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
+DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class TargetHandle:
     service_account_annotations: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
     identity_endpoints: tuple[EgressPeer, ...] = ()
     nvidia: NvidiaStack = field(default_factory=NvidiaStack)
-    cni_bin_dir: str = "/opt/cni/bin"  # where CNI plugins live (GKE: /home/kubernetes/bin, read-only /opt)
+    cni_bin_dir: str = DEFAULT_CNI_BIN_DIR  # where CNI plugins live (GKE: /home/kubernetes/bin, read-only /opt)
 
 
 def accelerator_taint(kind: str) -> NodeTaint:

@@ -12,6 +12,13 @@ from typing import Literal
 from .spec import StackSpec
 
 Access = Literal["read", "write"]
+# Kubeflow Profiles give every team workload this service account; aistack keeps the name without Kubeflow.
+TEAM_SERVICE_ACCOUNT = "default-editor"
+
+
+def team_component(team: str) -> str:
+    """The identity component of a team's workloads."""
+    return f"team-{team}"
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,5 @@ def workload_identities(spec: StackSpec) -> list[WorkloadIdentity]:
     for team in spec.teams:
         grants: dict[str, Access] = {p: "read" for p in ("datasets",) if p in has}
         grants.update({p: "write" for p in ("artifacts", "models") if p in has})
-        # default-editor is the service account Kubeflow Profiles give every team workload.
-        wanted.append(WorkloadIdentity(f"team-{team.name}", team.name, "default-editor", grants))
+        wanted.append(WorkloadIdentity(team_component(team.name), team.name, TEAM_SERVICE_ACCOUNT, grants))
     return wanted

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from components.handle import DEFAULT_CNI_BIN_DIR
 from components.platform.kubeflow import MANIFESTS, install_plan
 from components.platform.sources import chart_source, manifest_directory
 from components.spec.model import UpstreamSpec
@@ -33,7 +34,7 @@ def upstreams(
     if stack is not None:
         loaded = load_or_exit(stack)
         upstream = loaded.spec.upstream
-        kubeflow_paths = install_plan(loaded.spec, "/opt/cni/bin")
+        kubeflow_paths = install_plan(loaded.spec, DEFAULT_CNI_BIN_DIR)
     rows = []
     for key in CHARTS:
         u = UPSTREAMS[key]

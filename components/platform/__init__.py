@@ -186,10 +186,11 @@ class Kubeflow(_Part):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("Kubeflow", name, handle, opts)
+        plan = kubeflow.install_plan(spec, handle.cni_bin_dir)
         installed: list[pulumi.Resource] = []
         if spec.upstream.install:
             previous: list[pulumi.Resource] = []
-            for part, path in kubeflow.install_plan(spec, handle.cni_bin_dir):
+            for part, path in plan:
                 directory = k8s.kustomize.v2.Directory(
                     f"{name}-{part}",
                     directory=manifest_directory(kubeflow.MANIFESTS, path, spec.upstream),
@@ -210,7 +211,7 @@ class Kubeflow(_Part):
                 wi.service_account, wi.namespace, wi.component, handle.service_account_annotations.get(wi.component, {})
             )
             self.add(sa, after, patch=True)
-        self.register_outputs({"installed": [n for n, _ in kubeflow.install_plan(spec, handle.cni_bin_dir)]})
+        self.register_outputs({"installed": [part for part, _ in plan]})
 
 
 class Platform(pulumi.ComponentResource):

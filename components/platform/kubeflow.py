@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import yaml
 
 from ..handle import ObjectStore, TargetHandle
 from ..spec import StackSpec, TeamSpec
-from .tenancy import profile_owner, quota_hard
+from .tenancy import TEAM_LABEL, profile_owner, quota_hard
 
 MANIFESTS = "kubeflow-manifests"
 NAMESPACE = "kubeflow"
@@ -79,7 +80,7 @@ def install_plan(spec: StackSpec, cni_bin_dir: str) -> list[tuple[str, str]]:
     return plan
 
 
-def profile(spec: StackSpec, team: TeamSpec, handle: TargetHandle) -> dict[str, Any]:
+def profile(team: TeamSpec, handle: TargetHandle) -> dict[str, Any]:
     """The team's Profile: same owner as its namespace, and the same accelerator ceiling as its quota."""
     hard = quota_hard(team, handle.inventory)
     body: dict[str, Any] = {"owner": profile_owner(team)}
@@ -88,7 +89,7 @@ def profile(spec: StackSpec, team: TeamSpec, handle: TargetHandle) -> dict[str, 
     return {
         "apiVersion": "kubeflow.org/v1",
         "kind": "Profile",
-        "metadata": {"name": team.name, "labels": {"aistack.io/team": team.name}},
+        "metadata": {"name": team.name, "labels": {TEAM_LABEL: team.name}},
         "spec": body,
     }
 
@@ -101,16 +102,12 @@ def launcher_providers(store: ObjectStore) -> dict[str, Any]:
     return {store.kind: {"default": config}}
 
 
-def pipeline_root(spec: StackSpec, team: TeamSpec, store: ObjectStore | None) -> dict[str, Any] | None:
+def pipeline_root(team: TeamSpec, store: ObjectStore | None) -> dict[str, Any] | None:
     """The kfp-launcher ConfigMap of a team: its runs' artifacts under <artifacts bucket>/pipelines/<team>."""
     if store is None or "artifacts" not in store.buckets:
         return None
-    bucket = store.buckets["artifacts"]
-    root: Any = (
-        bucket.apply(lambda u: f"{u}/pipelines/{team.name}")
-        if hasattr(bucket, "apply")
-        else (f"{bucket}/pipelines/{team.name}")
-    )
+    # The bucket URL is an Output on clouds (the name is generated); concat takes it or a plain string.
+    root = pulumi.Output.concat(store.buckets["artifacts"], f"/pipelines/{team.name}")
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -124,9 +121,9 @@ def team_objects(spec: StackSpec, team: TeamSpec, handle: TargetHandle) -> list[
         return []
     objs: list[dict[str, Any]] = []
     if "profiles" in spec.kubeflow.components:
-        objs.append(profile(spec, team, handle))
+        objs.append(profile(team, handle))
     if "pipelines" in spec.kubeflow.components:
-        launcher = pipeline_root(spec, team, handle.object_store)
+        launcher = pipeline_root(team, handle.object_store)
         if launcher is not None:
             objs.append(launcher)
     return objs

@@ -9,6 +9,7 @@ resources through ``CustomResource``.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import re
 from collections.abc import Callable, Mapping
@@ -62,8 +63,12 @@ class KubernetesObject(pulumi.CustomResource):
         super().__init__(f"kubernetes:{obj['apiVersion']}:{obj['kind']}", resource_name, dict(obj), opts)
 
 
+@functools.cache
 def k8s_version() -> str:
-    """The pulumi-kubernetes provider version matching the installed SDK, as its own classes request."""
+    """The pulumi-kubernetes provider version matching the installed SDK, as its own classes request.
+
+    Cached: reading package metadata scans the installed distributions, once per custom resource otherwise.
+    """
     return str(importlib.metadata.version("pulumi_kubernetes"))
 
 

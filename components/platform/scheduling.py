@@ -18,12 +18,12 @@ import yaml
 from ..handle import POOL_LABEL, PoolInventory
 from ..spec import StackSpec, TeamSpec
 from ..versions import UPSTREAMS
+from .tenancy import TEAM_LABEL
 
 API = "kueue.x-k8s.io/v1beta2"
 NAMESPACE = "kueue-system"
 CPU_FLAVOR = "default"  # cpu and memory on any node: no node labels
 LOCAL_QUEUE = "default"  # Kueue sends jobs without a queue-name label in a namespace to the queue named 'default'
-TEAM_LABEL = "aistack.io/team"
 
 # Per physical accelerator a team is promised, when its cpu / memory are not given. Conservative
 # against common shapes (a3-highgpu-8g: 26 vCPU and 234 GB per GPU; g2-standard-24: 12 and 48).

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..handle import StorageClasses, StorageClassSpec
 from ..spec import StackSpec, TeamSpec
+from .tenancy import TEAM_LABEL
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 WORKSPACE = "workspace"
@@ -47,7 +48,7 @@ def workspace_claim(team: TeamSpec, classes: StorageClasses) -> dict[str, Any] |
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": WORKSPACE, "namespace": team.name, "labels": {"aistack.io/team": team.name}},
+        "metadata": {"name": WORKSPACE, "namespace": team.name, "labels": {TEAM_LABEL: team.name}},
         "spec": {
             "accessModes": ["ReadWriteMany" if shared else "ReadWriteOnce"],
             "storageClassName": classes.shared if shared else classes.default,

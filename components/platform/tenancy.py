@@ -13,12 +13,12 @@ from typing import Any
 import pulumi
 
 from ..handle import EgressPeer, PoolInventory, TargetHandle
+from ..identities import TEAM_SERVICE_ACCOUNT, team_component
 from ..spec import StackSpec, TeamSpec
-from .scheduling import TEAM_LABEL
 
 PSS_RESTRICTED = "restricted"
 PSS_BASELINE = "baseline"
-TEAM_SERVICE_ACCOUNT = "default-editor"  # the name Kubeflow Profiles give team workloads; kept without Kubeflow
+TEAM_LABEL = "aistack.io/team"  # on everything that belongs to a team; ClusterQueues select namespaces by it
 MONITORING_NAMESPACE = "monitoring"
 KUBEFLOW_NAMESPACES = ("kubeflow", "istio-system")
 LINK_LOCAL = "169.254.0.0/16"  # metadata servers: reachable only through the handle's identity endpoints
@@ -259,15 +259,10 @@ def team_objects(spec: StackSpec, team: TeamSpec, handle: TargetHandle) -> list[
         objs.append(quota)
     objs.append(limit_range(team))
     objs += role_bindings(spec, team)
-    component = f"team-{team.name}"
+    component = team_component(team.name)
     objs.append(
         service_account(
             TEAM_SERVICE_ACCOUNT, team.name, component, handle.service_account_annotations.get(component, {})
         )
     )
     return objs
-
-
-def tenancy_objects(spec: StackSpec, inventory: tuple[PoolInventory, ...]) -> list[dict[str, Any]]:
-    """Team namespaces (kept for callers that need only those)."""
-    return [team_namespace(spec, team, inventory) for team in spec.teams]
