@@ -93,14 +93,29 @@ class Plan:
 
     def kubernetes_objects(self) -> list[dict[str, Any]]:
         """Every Kubernetes object in the plan, rebuilt as a manifest (providers excluded)."""
-        out = []
+        out: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         for r in self.resources:
             if not r.custom or not r.type.startswith("kubernetes:") or r.type.startswith("pulumi:providers:"):
                 continue
             obj = {k: v for k, v in r.inputs.items() if not k.startswith("__")}
-            if "apiVersion" in obj and "kind" in obj:
-                out.append(obj)
-        return out
+            if "apiVersion" not in obj or "kind" not in obj:
+                continue
+            meta = obj.get("metadata", {})
+            annotations = {k: v for k, v in meta.get("annotations", {}).items() if not k.startswith("pulumi.com/")}
+            obj["metadata"] = {k: v for k, v in meta.items() if k != "annotations"}
+            if annotations:
+                obj["metadata"]["annotations"] = annotations
+            key = (obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta.get("name", ""))
+            # Several patches of one object (a node's labels and its taints) are one manifest to apply.
+            out[key] = _merge(out[key], obj) if key in out else obj
+        return list(out.values())
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(a)
+    for k, v in b.items():
+        merged[k] = _merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
 
 
 def _clean(value: Any) -> Any:
@@ -180,9 +195,15 @@ def config_for_engine(config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
+def _offline_nodes(source: Any) -> Any:
+    return lambda spec: source
+
+
 def plan(loaded: LoadedStack) -> Plan:
     """Run the Pulumi program for a validated stack under mocks and return what it registers."""
     from components.program import main  # imported late: it pulls in the cloud SDKs
+    from components.targets import onprem
+    from components.targets.onprem.nodes import OfflineNodes
 
     mock = EchoMocks()
     monitor = RecordingMonitor(mock)
@@ -200,9 +221,15 @@ def plan(loaded: LoadedStack) -> Plan:
     def program() -> None:
         main()
 
+    # No cluster offline: existing nodes are taken as named (their current taints unknown), unless
+    # a caller (a test) has put its own node source in place.
+    cluster_nodes = onprem.node_source
+    if cluster_nodes is onprem.cluster_nodes:
+        onprem.node_source = _offline_nodes(OfflineNodes())
     try:
         _sync_await(run_pulumi_func(program))
     finally:
         set_all_config({}, [])
+        onprem.node_source = cluster_nodes
     resources = sorted(monitor.planned, key=lambda r: r.urn)
     return Plan(stack=loaded.name, spec=loaded.spec, resources=resources, warnings=collect.messages)

@@ -84,11 +84,24 @@ class StorageClasses:
 
 
 @dataclass(frozen=True)
+class StaticCredentials:
+    """An access key pair for an object store without workload identity (on-prem). Both are Pulumi secrets."""
+
+    access_key_id: pulumi.Output[str]
+    secret_access_key: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class ObjectStore:
     kind: str  # URL scheme of the buckets: gs | s3
-    endpoint: pulumi.Input[str]
+    endpoint: pulumi.Input[str]  # URL, scheme included (https://storage.googleapis.com, http://svc.ns:8333)
     buckets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # purpose -> URL (gs://..., s3://...)
     region: str | None = None
+    # None: pods authenticate with their cloud identity (service_account_annotations).
+    credentials: StaticCredentials | None = None
+    # In-cluster store: the namespace pods must reach, and its port. None: reached over the network.
+    namespace: str | None = None
+    port: int = 443
 
 
 @dataclass(frozen=True)

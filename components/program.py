@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.runtime.config import CONFIG, get_config_env
+from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
+from .spec.loader import NAMESPACE, SECRET_CONFIG_KEYS, credential_issues
 from .stack import AiStack
 
 
@@ -18,9 +19,17 @@ def config_bag() -> dict[str, Any]:
 
 def spec_from_config() -> StackSpec:
     """Validate the whole stack config before any resource exists; fail with every problem listed."""
-    values = spec_values_from_config(config_bag(), from_engine=True)
+    bag = config_bag()
+    values = spec_values_from_config(bag, from_engine=True)
+    source = f"stack {pulumi.get_stack()}"
     try:
-        return parse_spec(values, source=f"stack {pulumi.get_stack()}")
+        spec = parse_spec(values, source=source)
+        keys = {key: f"{NAMESPACE}:{key}" for key in SECRET_CONFIG_KEYS}
+        present = {key: is_config_secret(full) for key, full in keys.items() if full in bag}
+        issues = credential_issues(spec, present)
+        if issues:
+            raise SpecError(issues, source)
+        return spec
     except SpecError as exc:
         raise pulumi.RunError(str(exc)) from None
 

@@ -24,10 +24,11 @@ class Upstream:
 
     kind ``chart``: a Helm chart, from ``repo`` (an https index or an ``oci://`` registry path).
     kind ``manifests``: a git tree of kustomizations, ``repo`` at ``ref`` (a commit, so it cannot move).
+    kind ``file``: one YAML manifest, ``repo`` is its URL at the pinned tag.
     """
 
     key: str
-    kind: Literal["chart", "manifests"]
+    kind: Literal["chart", "manifests", "file"]
     name: str  # chart name, or the tree's directory name in a mirror
     version: str
     repo: str
@@ -37,8 +38,10 @@ class Upstream:
 
     @property
     def mirror_name(self) -> str:
-        """Name in a directory mirror: ``<name>-<version>.tgz`` for charts, ``<name>-<version>/`` for trees."""
-        return f"{self.name}-{self.version}.tgz" if self.kind == "chart" else f"{self.name}-{self.version}"
+        """Name in a directory mirror: ``<name>-<version>.tgz`` for charts, ``<name>-<version>/`` for trees,
+        ``<name>-<version>.yaml`` for single manifests."""
+        suffix = {"chart": ".tgz", "manifests": "", "file": ".yaml"}[self.kind]
+        return f"{self.name}-{self.version}{suffix}"
 
 
 UPSTREAMS: dict[str, Upstream] = {
@@ -76,6 +79,44 @@ UPSTREAMS: dict[str, Upstream] = {
             repo="https://github.com/kubeflow/manifests",
             ref="d68ebc7fab366ab40ddd1541d2ec22febb31bc83",
             source="https://github.com/kubeflow/manifests (example/kustomization.yaml lists the component paths)",
+        ),
+        # On-prem target layer: installed only when the stack asks for them (onprem section of the spec).
+        Upstream(
+            key="local-path-provisioner",
+            kind="file",
+            name="local-path-storage",
+            version="v0.0.37",
+            repo="https://raw.githubusercontent.com/rancher/local-path-provisioner/v0.0.37/deploy/local-path-storage.yaml",
+            source="https://github.com/rancher/local-path-provisioner (README: kubectl apply of "
+            "deploy/local-path-storage.yaml; read from the v0.0.37 module on the Go module proxy)",
+        ),
+        Upstream(
+            key="csi-driver-nfs",
+            kind="chart",
+            name="csi-driver-nfs",
+            # The chart's versions carry the 'v' (charts/<version>/csi-driver-nfs-<version>.tgz).
+            version="v4.13.4",
+            repo="https://raw.githubusercontent.com/kubernetes-csi/csi-driver-nfs/master/charts",
+            source="https://github.com/kubernetes-csi/csi-driver-nfs/blob/master/charts/README.md",
+        ),
+        Upstream(
+            key="seaweedfs",
+            kind="chart",
+            name="seaweedfs",
+            # The repository has re-published a chart version in place before: mirror it and pin by digest
+            # in air-gapped installs (upstream.charts_mirror) so the bytes cannot change under a stack.
+            version="4.22.0",
+            repo="https://seaweedfs.github.io/seaweedfs/helm",
+            source="https://github.com/seaweedfs/seaweedfs/tree/master/k8s/charts/seaweedfs (values.yaml: "
+            "master.data, volume.dataDirs, filer.data, s3.enableAuth, s3.existingConfigSecret, s3.createBuckets)",
+        ),
+        Upstream(
+            key="metallb",
+            kind="chart",
+            name="metallb",
+            version="0.16.1",
+            repo="https://metallb.github.io/metallb",
+            source="https://metallb.universe.tf/installation/ (Helm) and metallb/metallb configsamples/",
         ),
     )
 }

@@ -40,13 +40,23 @@ def one(resources: list[PlannedResource], type_: str) -> PlannedResource:
     return found
 
 
-def plan_values(values: dict[str, Any], stack: str = "test") -> list[PlannedResource]:
-    """Plan a spec given as aistack:* values (namespace stripped), under a fixed stack name."""
+# Object-store credentials for specs that need them, as `pulumi config set --secret` would store them.
+CREDENTIALS = {"object_store_access_key_id": "AKIATEST", "object_store_secret_access_key": "s3cr3t-test-key"}
+
+
+def plan_values(
+    values: dict[str, Any], stack: str = "test", secrets: dict[str, str] | None = None
+) -> list[PlannedResource]:
+    """Plan a spec given as aistack:* values (namespace stripped), under a fixed stack name.
+
+    ``secrets``: extra aistack:* config keys given as Pulumi secrets (default: test object-store credentials).
+    """
     from pathlib import Path as _Path
 
     from aistack.offline import plan
     from components.spec import LoadedStack, parse_spec
 
     spec = parse_spec(values)
-    config = {f"aistack:{k}": v for k, v in values.items()}
-    return plan(LoadedStack(stack, _Path("x"), spec, config)).resources
+    secrets = CREDENTIALS if secrets is None else secrets
+    config = {f"aistack:{k}": v for k, v in {**values, **secrets}.items()}
+    return plan(LoadedStack(stack, _Path("x"), spec, config, tuple(f"aistack:{k}" for k in secrets))).resources

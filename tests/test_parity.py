@@ -52,7 +52,10 @@ ALLOWED = {
     "gpu-operator": "GPU Operator and its objects: only the parts of the GPU stack the target lacks.",
     "dcgm-endpoint": "DCGM PodMonitor selector: where the target's or the operator's exporter runs.",
     "istio-overlay": "Kubeflow's Istio overlay: gke where the CNI directory is /home/kubernetes/bin.",
-    "object-store": "kfp-launcher ConfigMaps: the object store's scheme and region (none without a store).",
+    "object-store": "kfp-launcher ConfigMaps: the object store's scheme, region and endpoint, and its "
+    "credentials (pod identity on clouds, a Secret on-prem).",
+    "object-store-credentials": "Secret object-store per team: static credentials where pods have no cloud identity.",
+    "object-store-egress": "NetworkPolicy allow-object-store: the store's port when HTTPS egress does not cover it.",
 }
 
 
@@ -63,6 +66,7 @@ def spec_for(target: str) -> dict[str, Any]:
             pool["nodes"] = [f"{pool['name']}-{n}" for n in range(pool["max_nodes"])]
             values["accelerator_pools"][i] = pool
         values["storage"]["shared_filesystem"].update(nfs_server="10.0.0.5", nfs_path="/export/ml")
+        values["onprem"] = {"volumes": "local-path", "object_store": {"kind": "seaweedfs"}}
     return values
 
 
@@ -81,6 +85,10 @@ def normalize(r: PlannedResource) -> tuple[str, Any] | None:
         meta.pop("annotations", None)  # identity-annotations
     if kind == "NetworkPolicy" and meta.get("name") == "allow-workload-identity":
         return None  # identity-endpoints
+    if kind == "NetworkPolicy" and meta.get("name") == "allow-object-store":
+        return None  # object-store-egress
+    if kind == "Secret" and meta.get("name") == "object-store":
+        return None  # object-store-credentials
     if kind == "ConfigMap" and meta.get("name") == "kfp-launcher":
         return None  # object-store
     if kind == "PersistentVolumeClaim":

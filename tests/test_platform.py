@@ -269,6 +269,7 @@ def quota_spec(pools: dict[str, Any], teams: dict[str, dict[str, int]], overcomm
     return {
         "target": "onprem",
         "region": "dc1",
+        "storage": {"default_storage_class": "ceph-rbd"},
         "accelerator_pools": pool_list,
         "teams": [{"name": t, "quotas": q} for t, q in teams.items()],
         "scheduling": {"allow_overcommit": overcommit},

@@ -138,7 +138,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "region",
         "outside",
     ),
-    ("gdpr onprem without country", {"target": "onprem", "region": "dc1", "compliance": "gdpr"}, "country", "EU/EEA"),
+    (
+        "gdpr onprem without country",
+        {"target": "onprem", "region": "dc1", "compliance": "gdpr", "onprem": {"volumes": "local-path"}},
+        "country",
+        "EU/EEA",
+    ),
     ("hipaa public endpoint", with_(compliance="hipaa"), "cluster.private_endpoint", "private_endpoint: true"),
     (
         "hipaa without cmek",
@@ -170,6 +175,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         {
             "target": "onprem",
             "region": "dc1",
+            "onprem": {"volumes": "local-path"},
             "accelerator_pools": [{"name": "p", "accelerator": "nvidia-l4", "spot": True, "nodes": ["n1"]}],
         },
         "accelerator_pools[0].spot",
@@ -177,7 +183,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     (
         "onprem pool without nodes",
-        {"target": "onprem", "region": "dc1", "accelerator_pools": [{"name": "p", "accelerator": "nvidia-l4"}]},
+        {
+            "target": "onprem",
+            "region": "dc1",
+            "onprem": {"volumes": "local-path"},
+            "accelerator_pools": [{"name": "p", "accelerator": "nvidia-l4"}],
+        },
         "accelerator_pools[0].nodes",
         "node_selector",
     ),

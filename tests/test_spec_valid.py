@@ -52,6 +52,7 @@ def test_pool_capacity(sharing: dict[str, object], count: int, max_nodes: int, e
         {
             "target": "onprem",
             "region": "dc1",
+            "onprem": {"volumes": "local-path"},
             "accelerator_pools": [
                 {
                     "name": "p",

@@ -14,13 +14,15 @@ from rich.table import Table
 
 from components.handle import DEFAULT_CNI_BIN_DIR
 from components.platform.kubeflow import MANIFESTS, install_plan
-from components.platform.sources import chart_source, manifest_directory
+from components.sources import chart_source, manifest_directory, manifest_file
 from components.spec.model import UpstreamSpec
+from components.targets.onprem import upstream_keys
 from components.versions import UPSTREAMS
 
 from .common import console, load_or_exit
 
-# Charts each platform part installs; Kubeflow's manifest trees come from install_plan.
+# Charts each platform part installs; Kubeflow's manifest trees come from install_plan; the
+# target's own installs (on-prem storage, object store, MetalLB) from the target.
 CHARTS = ("gpu-operator", "kueue", "kube-prometheus-stack")
 
 
@@ -31,19 +33,22 @@ def upstreams(
     """List the pinned charts and manifests (one place to bump), or where STACK takes each from."""
     upstream = UpstreamSpec()
     kubeflow_paths: list[tuple[str, str]] = []
+    keys = [k for k, u in UPSTREAMS.items() if u.kind != "manifests"]
     if stack is not None:
         loaded = load_or_exit(stack)
         upstream = loaded.spec.upstream
         kubeflow_paths = install_plan(loaded.spec, DEFAULT_CNI_BIN_DIR)
+        keys = [*CHARTS, *upstream_keys(loaded.spec)]
     rows = []
-    for key in CHARTS:
+    for key in keys:
         u = UPSTREAMS[key]
+        where = chart_source(key, upstream).reference if u.kind == "chart" else manifest_file(key, upstream)
         rows.append(
             {
                 "name": key,
                 "kind": u.kind,
                 "version": u.version,
-                "from": chart_source(key, upstream).reference,
+                "from": where,
                 "mirror_as": u.mirror_name,
                 "source": u.source,
             }

@@ -14,13 +14,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..charts import install_chart, system_namespace
 from ..handle import TargetHandle
 from ..identities import workload_identities
+from ..objects import register
+from ..sources import manifest_directory
 from ..spec import StackSpec
 from . import gpu, kubeflow, monitoring, scheduling, storage, tenancy
-from .charts import install_chart, system_namespace
-from .objects import register
-from .sources import manifest_directory
 
 
 class _Part(pulumi.ComponentResource):

@@ -8,13 +8,21 @@ Component paths follow the release's example/kustomization.yaml, in its order.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import yaml
 
 from ..handle import ObjectStore, TargetHandle
 from ..spec import StackSpec, TeamSpec
-from .tenancy import TEAM_LABEL, profile_owner, quota_hard
+from .tenancy import (
+    ACCESS_KEY_ID,
+    OBJECT_STORE_SECRET,
+    SECRET_ACCESS_KEY,
+    TEAM_LABEL,
+    profile_owner,
+    quota_hard,
+)
 
 MANIFESTS = "kubeflow-manifests"
 NAMESPACE = "kubeflow"
@@ -95,10 +103,28 @@ def profile(team: TeamSpec, handle: TargetHandle) -> dict[str, Any]:
 
 
 def launcher_providers(store: ObjectStore) -> dict[str, Any]:
-    """KFP launcher's object-store settings: credentials from the pod's environment (workload identity)."""
+    """KFP launcher's object-store settings (kubeflow/pipelines#10625): credentials from the pod's
+    environment where pods have a cloud identity, else from the team's credentials Secret, with the
+    store's own endpoint (host:port, TLS or not)."""
     config: dict[str, Any] = {"credentials": {"fromEnv": True}}
     if store.kind == "s3":
         config.update({"region": store.region, "disableSSL": False})
+    if store.credentials is not None:
+        url = urlsplit(str(store.endpoint))
+        config.update(
+            {
+                "endpoint": url.netloc,
+                "disableSSL": url.scheme == "http",
+                "credentials": {
+                    "fromEnv": False,
+                    "secretRef": {
+                        "secretName": OBJECT_STORE_SECRET,
+                        "accessKeyKey": ACCESS_KEY_ID,
+                        "secretKeyKey": SECRET_ACCESS_KEY,
+                    },
+                },
+            }
+        )
     return {store.kind: {"default": config}}
 
 

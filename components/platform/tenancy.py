@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from ..handle import EgressPeer, PoolInventory, TargetHandle
+from ..handle import EgressPeer, ObjectStore, PoolInventory, TargetHandle
 from ..identities import TEAM_SERVICE_ACCOUNT, team_component
 from ..spec import StackSpec, TeamSpec
 
@@ -22,6 +22,12 @@ TEAM_LABEL = "aistack.io/team"  # on everything that belongs to a team; ClusterQ
 MONITORING_NAMESPACE = "monitoring"
 KUBEFLOW_NAMESPACES = ("kubeflow", "istio-system")
 LINK_LOCAL = "169.254.0.0/16"  # metadata servers: reachable only through the handle's identity endpoints
+
+# A team's static object-store credentials (targets without workload identity), in the names every
+# S3 client reads from the environment (envFrom: secretRef works as is).
+OBJECT_STORE_SECRET = "object-store"
+ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 
 # Built-in aggregated roles; with Kubeflow its own roles, which add notebooks, pipelines and jobs.
 K8S_ROLES = {"admins": "admin", "editors": "edit", "viewers": "view"}
@@ -81,9 +87,12 @@ def _namespace_peer(name: str) -> dict[str, Any]:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
-def network_policies(spec: StackSpec, team: TeamSpec, identity: tuple[EgressPeer, ...]) -> list[dict[str, Any]]:
+def network_policies(
+    spec: StackSpec, team: TeamSpec, identity: tuple[EgressPeer, ...], store: ObjectStore | None = None
+) -> list[dict[str, Any]]:
     """Default deny both ways, then: same namespace, DNS, HTTPS out (cloud APIs, object stores, the API
-    server; never the link-local metadata range), the identity endpoint, and ingress from the platform."""
+    server; never the link-local metadata range), the identity endpoint, the object store where it is
+    in the cluster or on another port, and ingress from the platform."""
     ns = team.name
     policies = [
         _policy(ns, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
@@ -143,6 +152,11 @@ def network_policies(spec: StackSpec, team: TeamSpec, identity: tuple[EgressPeer
                     ],
                 },
             )
+        )
+    store_rule = object_store_egress(store)
+    if store_rule is not None:
+        policies.append(
+            _policy(ns, "allow-object-store", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [store_rule]})
         )
     sources = [MONITORING_NAMESPACE] if spec.monitoring.enabled else []
     if spec.kubeflow.enabled and spec.kubeflow.components:
@@ -250,10 +264,42 @@ def service_account(
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
 
 
+def object_store_egress(store: ObjectStore | None) -> dict[str, Any] | None:
+    """An egress rule for the object store when the HTTPS rule does not already cover it."""
+    if store is None:
+        return None
+    port = [{"protocol": "TCP", "port": store.port}]
+    if store.namespace is not None:
+        return {"to": [_namespace_peer(store.namespace)], "ports": port}
+    if store.port in (443, 6443):
+        return None
+    return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [LINK_LOCAL]}}], "ports": port}
+
+
+def credentials_secret(team: TeamSpec, store: ObjectStore | None) -> dict[str, Any] | None:
+    """The team's copy of the store's static credentials (Secrets cannot be read across namespaces).
+    Values stay Pulumi secrets; None where pods use their cloud identity instead."""
+    if store is None or store.credentials is None:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": OBJECT_STORE_SECRET, "namespace": team.name, "labels": {TEAM_LABEL: team.name}},
+        "type": "Opaque",
+        "stringData": {
+            ACCESS_KEY_ID: store.credentials.access_key_id,
+            SECRET_ACCESS_KEY: store.credentials.secret_access_key,
+        },
+    }
+
+
 def team_objects(spec: StackSpec, team: TeamSpec, handle: TargetHandle) -> list[dict[str, Any]]:
     """Everything inside one team's namespace (the namespace itself excluded)."""
     inventory = handle.inventory
-    objs: list[dict[str, Any]] = [*network_policies(spec, team, handle.identity_endpoints)]
+    objs: list[dict[str, Any]] = [*network_policies(spec, team, handle.identity_endpoints, handle.object_store)]
+    secret = credentials_secret(team, handle.object_store)
+    if secret is not None:
+        objs.append(secret)
     quota = resource_quota(team, inventory)
     if quota is not None:
         objs.append(quota)

@@ -20,7 +20,10 @@ from .model import (
     AuthorizedNetwork,
     ClusterSpec,
     KubeflowSpec,
+    MetalLBSpec,
     MonitoringSpec,
+    ObjectStoreSpec,
+    OnPremSpec,
     SchedulingSpec,
     SecuritySpec,
     SharedFilesystem,
@@ -34,6 +37,10 @@ from .model import (
 
 NAMESPACE = "aistack"
 SECRET_PLACEHOLDER = "[secret]"
+# Credentials live beside the spec, never in it: secret config keys the program reads as Pulumi
+# secrets (`pulumi config set --secret aistack:<key> ...`), so they never reach state in plain text.
+OBJECT_STORE_CREDENTIALS = ("object_store_access_key_id", "object_store_secret_access_key")
+SECRET_CONFIG_KEYS = frozenset(OBJECT_STORE_CREDENTIALS)
 
 # The model a key's value is parsed into, by the field name that holds it.
 _MODEL_OF_FIELD: dict[str, type[BaseModel]] = {
@@ -51,6 +58,9 @@ _MODEL_OF_FIELD: dict[str, type[BaseModel]] = {
     "kubeflow": KubeflowSpec,
     "security": SecuritySpec,
     "upstream": UpstreamSpec,
+    "onprem": OnPremSpec,
+    "object_store": ObjectStoreSpec,
+    "metallb": MetalLBSpec,
 }
 
 # Human wording for the regex patterns in model.py.
@@ -169,9 +179,9 @@ def spec_values_from_config(config: Mapping[str, Any], *, from_engine: bool = Fa
     out: dict[str, Any] = {}
     for key, value in config.items():
         ns, sep, name = key.partition(":")
-        if sep and ns == NAMESPACE:
-            # aistack:config:foo is how older Pulumi versions spelled project keys.
-            out[name.removeprefix("config:")] = decode(value)
+        name = name.removeprefix("config:")  # aistack:config:foo is how older Pulumi versions spelled project keys
+        if sep and ns == NAMESPACE and name not in SECRET_CONFIG_KEYS:
+            out[name] = decode(value)
     if "project" not in out and "gcp:project" in config and out.get("target") == "gcp":
         out["project"] = config["gcp:project"]
     return out
@@ -231,9 +241,43 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
     return config, tuple(secrets)
 
 
+def credential_issues(spec: StackSpec, present: Mapping[str, bool]) -> list[SpecIssue]:
+    """Object-store credentials the spec needs: each key present (name → whether it is a secret)."""
+    issues = []
+    keys = OBJECT_STORE_CREDENTIALS if spec.target == "onprem" and spec.onprem.object_store.kind != "none" else ()
+    for key in keys:
+        if key not in present:
+            issues.append(
+                SpecIssue(
+                    f"{NAMESPACE}:{key}",
+                    f"onprem.object_store.kind {spec.onprem.object_store.kind} needs this credential.",
+                    f"pulumi config set --secret {NAMESPACE}:{key} <value>"
+                    + (
+                        " (any strong value: the in-cluster store is created with it)."
+                        if spec.onprem.object_store.kind == "seaweedfs"
+                        else "."
+                    ),
+                )
+            )
+    for key, secret in present.items():
+        if not secret:
+            issues.append(
+                SpecIssue(
+                    f"{NAMESPACE}:{key}",
+                    "is a credential stored in plain text in the stack config.",
+                    f"pulumi config rm {NAMESPACE}:{key} && pulumi config set --secret {NAMESPACE}:{key} <value>.",
+                )
+            )
+    return issues
+
+
 def load_stack(stack: str, stacks_dir: Path | str = "stacks") -> LoadedStack:
     """Resolve, read and validate one stack. Raises SpecError with every problem found."""
     path = resolve_stack_path(stack, Path(stacks_dir))
     config, secrets = read_stack_file(path)
     spec = parse_spec(spec_values_from_config(config), source=str(path))
+    present = {key: f"{NAMESPACE}:{key}" in secrets for key in SECRET_CONFIG_KEYS if f"{NAMESPACE}:{key}" in config}
+    issues = credential_issues(spec, present)
+    if issues:
+        raise SpecError(issues, str(path))
     return LoadedStack(stack_name_of(path), path, spec, config, secrets)

@@ -268,6 +268,61 @@ class UpstreamSpec(_Model):
     )
 
 
+def _address_range(value: str) -> str:
+    """MetalLB takes a CIDR or an inclusive range 'first-last' of one IP family."""
+    if "-" not in value:
+        return _cidr(value)
+    first, _, last = (part.strip() for part in value.partition("-"))
+    try:
+        lo, hi = ipaddress.ip_address(first), ipaddress.ip_address(last)
+    except ValueError as exc:
+        raise ValueError(
+            f"'{value}' is not an address range ({exc}); write it like 192.168.10.240-192.168.10.250"
+        ) from None
+    if lo.version != hi.version or int(lo) > int(hi):
+        raise ValueError(f"'{value}' is not an ascending range of one IP family")
+    return f"{lo}-{hi}"
+
+
+class ObjectStoreSpec(_Model):
+    kind: Literal["none", "s3", "seaweedfs"] = Field(
+        default="none",
+        description="onprem object store for the stack's buckets: none; s3 = an existing S3-compatible endpoint "
+        "(Ceph RGW, a storage appliance, ...); seaweedfs = deploy SeaweedFS in the cluster from its pinned chart, "
+        "with persistent volumes. Credentials are the secret config keys aistack:object_store_access_key_id and "
+        "aistack:object_store_secret_access_key (`pulumi config set --secret`). Default: none. "
+        "replaces: the in-cluster store when switching to or from seaweedfs (its volumes are protected).",
+    )
+    endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+$")] | None = Field(
+        default=None, description="s3 only: endpoint URL such as https://rgw.dc1.internal:7480. Required for s3."
+    )
+    region: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        default="us-east-1", description="Signing region the endpoint expects. Default: us-east-1."
+    )
+    capacity_gb: int = Field(
+        default=500, ge=10, le=1_000_000, description="seaweedfs only: size of its data volume in GB. Default: 500."
+    )
+
+
+class MetalLBSpec(_Model):
+    addresses: tuple[Annotated[str, AfterValidator(_address_range)], ...] = Field(
+        default=(),
+        description="Address pool for LoadBalancer services (CIDRs or first-last ranges) announced over L2. "
+        "Default: none (MetalLB not installed).",
+    )
+
+
+class OnPremSpec(_Model):
+    volumes: Literal["existing", "local-path"] = Field(
+        default="existing",
+        description="Where RWO volumes come from: existing = the class named in storage.default_storage_class "
+        "(e.g. a Ceph RBD class); local-path = install the pinned local-path provisioner and use node-local "
+        "disks (data stays on one node: scratch and single-node work only). Default: existing.",
+    )
+    object_store: ObjectStoreSpec = Field(default_factory=ObjectStoreSpec)
+    metallb: MetalLBSpec = Field(default_factory=MetalLBSpec)
+
+
 class SecuritySpec(_Model):
     customer_managed_keys: bool = Field(
         default=True, description="Encrypt secrets, disks and buckets with keys the stack owns. Default: true."
@@ -296,6 +351,9 @@ class StackSpec(_Model):
     scheduling: SchedulingSpec = Field(default_factory=SchedulingSpec)
     kubeflow: KubeflowSpec = Field(default_factory=KubeflowSpec)
     upstream: UpstreamSpec = Field(default_factory=UpstreamSpec)
+    onprem: OnPremSpec = Field(
+        default_factory=OnPremSpec, description="onprem only: volumes, object store and load balancer addresses."
+    )
     compliance: ComplianceProfile = Field(default="standard", description="standard, hipaa or gdpr. Default: standard.")
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     data_protection: bool = Field(
@@ -326,6 +384,9 @@ MODELS_BY_NAME: dict[str, type[BaseModel]] = {
         SchedulingSpec,
         KubeflowSpec,
         UpstreamSpec,
+        OnPremSpec,
+        ObjectStoreSpec,
+        MetalLBSpec,
         SecuritySpec,
     )
 }

@@ -14,7 +14,7 @@ from blueprints import catalog
 
 from ..shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, supports_efa, tpu_slice
 from .errors import SpecIssue, did_you_mean, join_path
-from .model import AcceleratorPool, StackSpec
+from .model import AcceleratorPool, OnPremSpec, StackSpec
 
 Rule = Callable[[StackSpec], Iterable[SpecIssue]]
 RULES: list[Rule] = []
@@ -444,6 +444,70 @@ def air_gapped_covers_everything(spec: StackSpec) -> Iterator[SpecIssue]:
             "which an air-gapped cluster cannot reach.",
             "set upstream.manifests_mirror to a directory holding kubeflow-manifests-<version>/ "
             "(see `aistack upstreams`), or disable kubeflow.",
+        )
+
+
+# ----------------------------------------------------------------------------------- storage and on-prem
+
+# Which shared filesystem each target can provide ("auto" resolves per target).
+SHARED_FILESYSTEM_KINDS = {"gcp": ("filestore",), "aws": ("efs", "fsx-lustre"), "onprem": ("nfs",)}
+
+
+@rule
+def shared_filesystem_kind(spec: StackSpec) -> Iterator[SpecIssue]:
+    fs = spec.storage.shared_filesystem
+    if not fs.enabled:
+        return
+    allowed = SHARED_FILESYSTEM_KINDS[spec.target]
+    if fs.kind != "auto" and fs.kind not in allowed:
+        yield SpecIssue(
+            "storage.shared_filesystem.kind",
+            f"'{fs.kind}' is not available on {spec.target}.",
+            f"use auto or {' / '.join(allowed)}.",
+        )
+    if spec.target == "onprem" and fs.nfs_server is None:
+        yield SpecIssue(
+            "storage.shared_filesystem.nfs_server",
+            "the onprem shared filesystem is an NFS export served by the NFS CSI driver; no server is given.",
+            "set nfs_server (and nfs_path) to your NFS export, or disable the shared filesystem.",
+        )
+    if spec.target != "onprem" and fs.nfs_server is not None:
+        yield SpecIssue(
+            "storage.shared_filesystem.nfs_server",
+            f"nfs_server is for onprem; on {spec.target} the filesystem is created for you.",
+            "remove nfs_server.",
+        )
+
+
+@rule
+def onprem_section(spec: StackSpec) -> Iterator[SpecIssue]:
+    op = spec.onprem
+    if spec.target != "onprem":
+        if op != OnPremSpec():
+            yield SpecIssue(
+                "onprem",
+                f"the onprem section configures an existing cluster; target is {spec.target}.",
+                "remove the onprem section.",
+            )
+        return
+    if op.volumes == "existing" and spec.storage.default_storage_class is None:
+        yield SpecIssue(
+            "storage.default_storage_class",
+            "onprem volumes come from an existing StorageClass (onprem.volumes: existing), but none is named.",
+            "name your RWO class here (e.g. ceph-rbd), or set onprem.volumes: local-path to install one.",
+        )
+    store = op.object_store
+    if store.kind == "s3" and store.endpoint is None:
+        yield SpecIssue(
+            "onprem.object_store.endpoint",
+            "an existing S3-compatible store needs its endpoint.",
+            "set endpoint, e.g. https://rgw.dc1.internal:7480.",
+        )
+    if store.kind != "s3" and store.endpoint is not None:
+        yield SpecIssue(
+            "onprem.object_store.endpoint",
+            f"endpoint is for kind s3; kind is {store.kind}.",
+            "remove endpoint, or set kind: s3.",
         )
 
 

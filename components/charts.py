@@ -8,17 +8,27 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..spec import StackSpec
 from .sources import chart_source
+from .spec import StackSpec
 
 
 def install_chart(
-    name: str, key: str, namespace: str, values: Mapping[str, Any], spec: StackSpec, opts: pulumi.ResourceOptions
+    name: str,
+    key: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    spec: StackSpec,
+    opts: pulumi.ResourceOptions,
+    *,
+    release: str | None = None,
+    include_hooks: bool | None = None,
 ) -> k8s.helm.v4.Chart | None:
     """The chart pinned under ``key`` in versions.UPSTREAMS, or None when upstream installs are off.
 
     Helm v4 Chart renders the chart and registers every object as its own resource, so drift
-    detection and ``pulumi destroy`` see each one, unlike a Helm release.
+    detection and ``pulumi destroy`` see each one, unlike a Helm release. ``release``: the Helm
+    release name where objects' names derive from it (default: the resource name). ``include_hooks``:
+    render hook objects (e.g. a post-install Job) as ordinary resources.
     """
     if not spec.upstream.install:
         return None
@@ -30,6 +40,8 @@ def install_chart(
         repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=src.repo) if src.repo else None,
         namespace=namespace,
         values=dict(values),
+        name=release,
+        include_hooks=include_hooks,
         opts=opts,
     )
 

@@ -24,6 +24,7 @@ K8sObject = Mapping[str, Any]
 _BUILTIN: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
     ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
     ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
     ("v1", "LimitRange"): k8s.core.v1.LimitRange,
@@ -48,6 +49,7 @@ def object_key(obj: K8sObject) -> str:
 # Objects another installer owns, which the platform only adds fields to (server-side apply patches).
 _PATCH: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccountPatch,
+    ("v1", "Node"): k8s.core.v1.NodePatch,
 }
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..spec.model import UpstreamSpec
-from ..versions import UPSTREAMS, Upstream
+from .spec.model import UpstreamSpec
+from .versions import UPSTREAMS, Upstream
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,11 @@ def _pinned(key: str, kind: str) -> Upstream:
     if u.kind != kind:
         raise ValueError(f"{key} is a {u.kind}, not a {kind}")
     return u
+
+
+def manifest_file(key: str, upstream: UpstreamSpec) -> str:
+    """A single pinned manifest: its URL at the pinned tag, or its copy in the manifests mirror."""
+    u = _pinned(key, "file")
+    if upstream.manifests_mirror is not None:
+        return f"{upstream.manifests_mirror}/{u.mirror_name}"
+    return u.repo
