@@ -60,7 +60,7 @@ def stack_credentials() -> StaticCredentials:
 
 def upstream_keys(spec: StackSpec) -> list[str]:
     """The pinned upstreams (components/versions.py) this target installs for the spec."""
-    keys = []
+    keys: list[str] = []
     if spec.target != "onprem":
         return keys
     if spec.onprem.volumes == "local-path":
