@@ -27,8 +27,11 @@ def _at_repo_root() -> Iterator[None]:
 
 def stack_values(name: str) -> dict[str, Any]:
     """The aistack:* keys of an example stack, namespace stripped."""
+    from components.spec.loader import SECRET_CONFIG_KEYS
+
     doc = yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text())
-    return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("aistack:")}
+    values = {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("aistack:")}
+    return {k: v for k, v in values.items() if k not in SECRET_CONFIG_KEYS}
 
 
 def of_type(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:

@@ -13,6 +13,7 @@ from .manifests import manifests
 from .plan import plan_cmd
 from .upstreams import upstreams
 from .validate import validate
+from .verify_nodes import verify_nodes
 
 app = typer.Typer(
     name="aistack",
@@ -25,6 +26,7 @@ app.command("validate")(validate)
 app.command("plan")(plan_cmd)
 app.command("manifests")(manifests)
 app.command("upstreams")(upstreams)
+app.command("verify-nodes")(verify_nodes)
 
 
 @app.command("version")
