@@ -100,6 +100,8 @@ class Plan:
             obj = {k: v for k, v in r.inputs.items() if not k.startswith("__")}
             if "apiVersion" not in obj or "kind" not in obj:
                 continue
+            if obj["kind"] == "Secret" and obj["apiVersion"] == "v1":
+                continue  # its data is a Pulumi secret, unknown offline: see omitted_secrets()
             meta = obj.get("metadata", {})
             annotations = {k: v for k, v in meta.get("annotations", {}).items() if not k.startswith("pulumi.com/")}
             obj["metadata"] = {k: v for k, v in meta.items() if k != "annotations"}
@@ -109,6 +111,18 @@ class Plan:
             # Several patches of one object (a node's labels and its taints) are one manifest to apply.
             out[key] = _merge(out[key], obj) if key in out else obj
         return list(out.values())
+
+    def omitted_secrets(self) -> list[str]:
+        """namespace/name of the Secrets kubernetes_objects leaves out (their data never leaves Pulumi)."""
+        return _secret_names(self.resources)
+
+
+def _secret_names(resources: list[PlannedResource]) -> list[str]:
+    return sorted(
+        f"{r.inputs['metadata'].get('namespace', '')}/{r.inputs['metadata']['name']}"
+        for r in resources
+        if r.custom and r.inputs.get("kind") == "Secret" and r.inputs.get("apiVersion") == "v1"
+    )
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,11 @@ def manifests(
     loaded = load_or_exit(stack)
     p = plan(loaded)
     written = write_manifests(p.kubernetes_objects(), out)
+    for name in p.omitted_secrets():
+        console.print(
+            f"[yellow]note:[/] Secret {name} is not written: its data is a Pulumi secret (the stack's credentials); "
+            "`pulumi up` creates it, or create it yourself from your secret store."
+        )
     for w in p.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"wrote {len(written)} manifest(s) to {out}/ (cluster-scoped objects use 'cluster' as namespace)")
