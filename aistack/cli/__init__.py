@@ -8,6 +8,7 @@ import sys
 import typer
 
 from .. import __version__
+from .check import check
 from .common import err
 from .manifests import manifests
 from .plan import plan_cmd
@@ -27,6 +28,7 @@ app.command("plan")(plan_cmd)
 app.command("manifests")(manifests)
 app.command("upstreams")(upstreams)
 app.command("verify-nodes")(verify_nodes)
+app.command("check")(check)
 
 
 @app.command("version")
