@@ -33,7 +33,24 @@ sshd:
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null; }; \
 	  else echo "note: no sshd and no root apt-get; the SSH tests of verify-nodes will be skipped"; fi; }
 
-unit: setup sshd
+# checkov and the CrossGuard pack pin dependencies the main venv cannot share (packaging, protobuf).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-3.3.30
+$(CHECKOV_STAMP):
+	@echo "==> creating $(CHECKOV_VENV) (checkov 3.3.30)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	@touch $@
+
+# The policy pack's own venv, as `pulumi preview --policy-pack policies` would create it.
+POLICY_STAMP := policies/venv/.installed-$(shell sha1sum policies/requirements.txt | cut -c1-12)
+$(POLICY_STAMP): policies/requirements.txt
+	@echo "==> creating policies/venv (pulumi-policy)"
+	@test -x policies/venv/bin/python || $(PYTHON) -m venv policies/venv
+	@policies/venv/bin/pip install --quiet --disable-pip-version-check -r policies/requirements.txt
+	@rm -f policies/venv/.installed-* && touch $@
+
+unit: setup sshd $(CHECKOV_STAMP) $(POLICY_STAMP)
 	@echo "==> pytest"
 	@$(PY) -m pytest
 
@@ -49,4 +66,4 @@ demo: setup
 	@$(VENV)/bin/aistack manifests local --out $(OUT)/local
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) policies/venv $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,6 +10,7 @@ import typer
 from .. import __version__
 from .check import check
 from .common import err
+from .drift import drift
 from .manifests import manifests
 from .plan import plan_cmd
 from .upstreams import upstreams
@@ -29,6 +30,7 @@ app.command("manifests")(manifests)
 app.command("upstreams")(upstreams)
 app.command("verify-nodes")(verify_nodes)
 app.command("check")(check)
+app.command("drift")(drift)
 
 
 @app.command("version")
