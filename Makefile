@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 OUT ?= out
 
-.PHONY: setup test unit lint bench demo clean sshd
+.PHONY: setup test unit lint bench demo clean sshd tools
 
 setup: $(STAMP)
 
@@ -50,7 +50,12 @@ $(POLICY_STAMP): policies/requirements.txt
 	@policies/venv/bin/pip install --quiet --disable-pip-version-check -r policies/requirements.txt
 	@rm -f policies/venv/.installed-* && touch $@
 
-unit: setup sshd $(CHECKOV_STAMP) $(POLICY_STAMP)
+# The Pulumi engine, the Kubernetes provider and the local cluster's binaries, built from the Go
+# module proxy into ~/.cache/aistack/tools (cached: a second run only checks).
+tools:
+	@scripts/tools.sh >/dev/null
+
+unit: setup sshd tools $(CHECKOV_STAMP) $(POLICY_STAMP)
 	@echo "==> pytest"
 	@$(PY) -m pytest
 
@@ -59,11 +64,14 @@ test: lint unit
 bench: setup
 	@$(PY) -m benchmarks.plan_scale
 
-# The main job on the embedded default stack (`local`): no cloud account needed.
-demo: setup
+# The main job on the embedded default stack (`local`): no cloud account needed. The real engine
+# deploys the platform into a local simulated GPU cluster, then drift is checked.
+demo: setup tools
 	@$(VENV)/bin/aistack validate local
-	@$(VENV)/bin/aistack plan local
-	@$(VENV)/bin/aistack manifests local --out $(OUT)/local
+	@$(VENV)/bin/aistack local up
+	@$(VENV)/bin/aistack local deploy
+	@$(VENV)/bin/aistack local teams
+	@$(VENV)/bin/aistack local drift
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) policies/venv $(OUT) .pytest_cache .mypy_cache .ruff_cache .hypothesis

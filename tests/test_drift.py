@@ -217,3 +217,16 @@ def test_workflow_runs_drift_on_every_stack(flag: str) -> None:
     workflow = (ROOT / ".github" / "workflows" / "drift.yml").read_text()
     assert "aistack drift --all --markdown" in workflow and "schedule" in workflow and "workflow_dispatch" in workflow
     assert flag in (ROOT / "docs" / "drift.md").read_text()
+
+
+def test_recorded_refresh_events_from_a_real_run() -> None:
+    """Engine events recorded by the end-to-end test (tests/test_e2e_local.py): a PSS label weakened,
+    a LimitRange edited and a NetworkPolicy deleted with kubectl; exactly those are drift."""
+    recorded = json.loads((ROOT / "tests" / "fixtures" / "drift-refresh-events.json").read_text())
+    items = refresh_items("local", [ev.EngineEvent.from_json(e) for e in recorded])
+    found = {(i.type.rsplit(":", 1)[-1], i.kind) for i in items}
+    assert found == {("Namespace", "changed"), ("LimitRange", "changed"), ("NetworkPolicy", "deleted")}
+    (ns,) = [i for i in items if i.type.endswith("Namespace")]
+    assert [(c.path, c.live) for c in ns.changes] == [
+        ("metadata.labels.pod-security.kubernetes.io/enforce", "privileged")
+    ]

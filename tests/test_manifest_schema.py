@@ -20,11 +20,11 @@ from components.spec import load_stack
 from components.versions import KUBERNETES_MINOR
 from tests.conftest import EXAMPLE_STACKS, ROOT
 
-CRDS = ROOT / "tests" / "crds"  # copies of the upstream CRDs, so a clean checkout validates too
+CRDS = ROOT / "components" / "crds"  # copies of the upstream CRDs (the local cluster installs them too)
 SHARED_CRDS = ROOT.parent / "shared" / "crds"
 # The only metadata fields the platform sets on custom resources.
 METADATA_FIELDS = {"name", "namespace", "labels", "annotations"}
-# CRDs fetched from the Go module proxy rather than ../shared/crds (see tests/crds/README.md).
+# CRDs fetched from the Go module proxy rather than ../shared/crds (see components/crds/README.md).
 NOT_IN_SHARED = {"metallb"}
 
 

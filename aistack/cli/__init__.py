@@ -11,6 +11,7 @@ from .. import __version__
 from .check import check
 from .common import err
 from .drift import drift
+from .local import app as local_app
 from .manifests import manifests
 from .plan import plan_cmd
 from .upstreams import upstreams
@@ -31,6 +32,7 @@ app.command("upstreams")(upstreams)
 app.command("verify-nodes")(verify_nodes)
 app.command("check")(check)
 app.command("drift")(drift)
+app.add_typer(local_app, name="local")
 
 
 @app.command("version")

@@ -119,22 +119,30 @@ def _state(meta: events.StepEventStateMetadata | None) -> Mapping[str, Any] | No
     return meta.outputs if meta.outputs is not None else meta.inputs
 
 
+# A refresh announces each resource with op "refresh" and reports the result op (same, update,
+# delete) on its outputs event, with the recorded state as old and the live one as new.
+REFRESH_RESULT_OPS = {events.OpType.REFRESH, events.OpType.SAME, events.OpType.UPDATE, events.OpType.DELETE}
+
+
 def refresh_items(stack: str, stream: Iterable[events.EngineEvent]) -> list[DriftItem]:
     """Out-of-band changes and deletions seen by a refresh preview."""
     items: dict[str, DriftItem] = {}
     for event in stream:
-        step = event.res_outputs_event or event.resource_pre_event
+        step = event.res_outputs_event
         if step is None:
             continue
         meta = step.metadata
-        if meta.op != events.OpType.REFRESH or meta.type.startswith("pulumi:"):
+        if meta.op not in REFRESH_RESULT_OPS or meta.type.startswith("pulumi:"):
+            continue
+        if meta.op == events.OpType.SAME:
+            items.pop(meta.urn, None)
             continue
         if meta.old is not None and not meta.old.custom:
             continue  # component resources hold no live state
         old, new = _state(meta.old), _state(meta.new)
         if old is None:
             continue
-        if new is None:
+        if new is None or meta.op == events.OpType.DELETE:
             items[meta.urn] = DriftItem(stack, meta.urn, meta.type, "deleted")
             continue
         changes = diff_paths(old, new)

@@ -14,6 +14,7 @@ from ..spec import StackSpec, TeamSpec
 from .tenancy import TEAM_LABEL
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+SKIP_AWAIT = "pulumi.com/skipAwait"
 WORKSPACE = "workspace"
 
 
@@ -48,7 +49,13 @@ def workspace_claim(team: TeamSpec, classes: StorageClasses) -> dict[str, Any] |
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": WORKSPACE, "namespace": team.name, "labels": {TEAM_LABEL: team.name}},
+        "metadata": {
+            "name": WORKSPACE,
+            "namespace": team.name,
+            "labels": {TEAM_LABEL: team.name},
+            # RWO classes bind on first use (WaitForFirstConsumer): a deploy must not wait for Bound.
+            "annotations": {SKIP_AWAIT: "true"},
+        },
         "spec": {
             "accessModes": ["ReadWriteMany" if shared else "ReadWriteOnce"],
             "storageClassName": classes.shared if shared else classes.default,

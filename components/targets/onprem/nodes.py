@@ -10,7 +10,11 @@ server-side apply patches under its own field manager, so it owns exactly what i
   1.34 OpenAPI schema): whoever applies it owns the whole list. The taint patch therefore carries
   the node's current taints plus the pool's, read from the cluster at deploy time, is forced over
   the previous owner, and is retained on delete: removing the list on destroy would strip taints
-  that are not aistack's (cordons, other teams' dedications).
+  that are not aistack's (other teams' dedications).
+* taints Kubernetes manages itself (``node.kubernetes.io/*``: not-ready, unreachable, the cordon's
+  unschedulable, pressure conditions) are never carried: the node lifecycle controller adds and
+  removes them as conditions change, so carrying them would re-assert a stale not-ready and make
+  every deploy differ from the last (the end-to-end test caught exactly that on fresh nodes).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from ...spec import AcceleratorPool
 
 # Pulumi's SSA patch resources take over fields another manager holds when this annotation is set.
 PATCH_FORCE = "pulumi.com/patchForce"
+# Taints the kubelet and the node lifecycle controller own (they follow node conditions and spec.unschedulable).
+CONTROLLER_TAINT_PREFIXES = ("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/")
 
 
 @dataclass(frozen=True)
@@ -122,10 +128,15 @@ def pool_nodes(pool: AcceleratorPool, source: NodeSource) -> list[ExistingNode]:
 
 def merged_taints(current: Iterable[Mapping[str, str]], wanted: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     """The node's taints with the pool's in place: one per (key, effect), the pool's value winning,
-    everything else (other owners' taints) kept in its original order."""
+    other owners' taints kept in their original order, Kubernetes' own condition taints left out."""
     add = [dict(t) for t in wanted]
     ours = {(t["key"], t["effect"]) for t in add}
-    kept = [dict(t) for t in current if (t.get("key"), t.get("effect")) not in ours]
+    kept = [
+        dict(t)
+        for t in current
+        if (t.get("key"), t.get("effect")) not in ours
+        and not str(t.get("key", "")).startswith(CONTROLLER_TAINT_PREFIXES)
+    ]
     return kept + add
 
 

@@ -1,0 +1,169 @@
+"""`aistack local up|down|status`: the local simulated GPU cluster the `local` stack deploys to."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..local import cluster, deploy, seed
+from .common import EXIT_FOUND, EXIT_INVALID, console, err, load_or_exit
+
+app = typer.Typer(
+    help="The local simulated GPU cluster (etcd, control plane and KWOK on loopback).", no_args_is_help=True
+)
+TOOLS_DIR = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
+
+
+def tools_bin() -> Path:
+    """The newest tool set scripts/tools.sh built (its bin directory)."""
+    candidates = sorted(TOOLS_DIR.glob("*/bin"), key=lambda p: p.stat().st_mtime)
+    for bin_dir in reversed(candidates):
+        if all((bin_dir / c).exists() for c in cluster.COMPONENTS):
+            return bin_dir
+    err.print(
+        f"no local-cluster tools in {TOOLS_DIR}/*/bin. To fix: scripts/tools.sh (builds them from the Go module proxy)"
+    )
+    raise typer.Exit(EXIT_INVALID)
+
+
+@app.command("up")
+def up(
+    stack: Annotated[str, typer.Option("--stack", help="Stack whose nodes to simulate.")] = "local",
+) -> None:
+    """Start the cluster (idempotent), install the upstream CRDs and create the stack's fake nodes."""
+    spec = load_or_exit(stack).spec
+    phases: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+    with err.status("starting etcd and the control plane..."):
+        layout = cluster.up(tools_bin(), on_step=lambda name, s: phases.append((name, s)))
+    t1 = time.monotonic()
+    with err.status("installing CRDs and fake nodes..."):
+        crds = seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+        nodes = seed.fake_nodes(spec)
+        seed.apply(layout.kubeconfig, nodes)
+    phases.append(("CRDs and nodes", time.monotonic() - t1))
+    table = Table(title="local cluster", title_justify="left")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    for name, seconds in phases:
+        table.add_row(name, f"{seconds:.1f}")
+    table.add_row("total", f"{time.monotonic() - t0:.1f}")
+    console.print(table)
+    console.print(f"{crds} CRDs, {len(nodes)} nodes; kubeconfig: {layout.kubeconfig}")
+
+
+@app.command("down")
+def down() -> None:
+    """Stop the processes `up` started (by pid); state stays for the next `up`."""
+    stopped = cluster.down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Which components run and whether the API server is ready (exit 1 when it is not)."""
+    s = cluster.status()
+    if as_json:
+        typer.echo(json.dumps(s, indent=2))
+    else:
+        table = Table(title=f"local cluster ({s['state_dir']})", title_justify="left")
+        table.add_column("component")
+        table.add_column("pid")
+        for c, pid in s["components"].items():
+            table.add_row(c, str(pid) if pid else "[red]stopped[/]")
+        console.print(table)
+        console.print(f"API server ready: {s['api_ready']}")
+    if not s["api_ready"]:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def _program() -> None:
+    from components.program import main
+
+    main()
+
+
+def _engine(stack: str) -> Any:
+    return deploy.select(stack, tools_bin(), _program)
+
+
+@app.command("deploy")
+def deploy_cmd(
+    stack: Annotated[str, typer.Option("--stack", help="Stack to deploy into the local cluster.")] = "local",
+) -> None:
+    """`pulumi up` of the stack with the real engine (Automation API, inline program, file backend)."""
+    load_or_exit(stack)
+    target = _engine(stack)
+    t0 = time.monotonic()
+    with err.status("pulumi up (real engine)...") as st:
+        result = target.up(on_output=lambda line: st.update(f"pulumi up: {line.strip()[:100]}"))
+    changes = result.summary.resource_changes or {}
+    console.print(f"pulumi up: {dict(changes)} in {time.monotonic() - t0:.1f} s")
+    outputs = {k: v.value for k, v in result.outputs.items() if not v.secret}
+    console.print_json(json.dumps(outputs, default=str))
+
+
+@app.command("destroy")
+def destroy_cmd(
+    stack: Annotated[str, typer.Option("--stack")] = "local",
+) -> None:
+    """`pulumi destroy` of the stack (protected resources stay, as data protection says)."""
+    target = _engine(stack)
+    with err.status("pulumi destroy..."):
+        result = target.destroy(on_output=lambda line: None)
+    console.print(f"pulumi destroy: {dict(result.summary.resource_changes or {})}")
+
+
+@app.command("teams")
+def teams() -> None:
+    """Teams → queues → accelerators, read from the cluster's Kueue objects."""
+    from kubernetes import config, dynamic
+
+    layout = cluster.Layout(cluster.STATE_DIR)
+    api = dynamic.DynamicClient(config.new_client_from_config(config_file=str(layout.kubeconfig)))  # type: ignore[no-untyped-call]
+    cqs = api.resources.get(api_version="kueue.x-k8s.io/v1beta2", kind="ClusterQueue").get().to_dict()["items"]
+    lqs = api.resources.get(api_version="kueue.x-k8s.io/v1beta2", kind="LocalQueue").get().to_dict()["items"]
+    by_cq = {lq["spec"]["clusterQueue"]: lq for lq in lqs}
+    table = Table(title="teams → queues → accelerators", title_justify="left")
+    for col in ("namespace", "local queue", "cluster queue", "cohort", "flavor", "resource", "nominal", "borrowing"):
+        table.add_column(col)
+    for cq in sorted(cqs, key=lambda q: q["metadata"]["name"]):
+        lq = by_cq.get(cq["metadata"]["name"], {})
+        for group in cq["spec"].get("resourceGroups", []):
+            for flavor in group["flavors"]:
+                for r in flavor["resources"]:
+                    if "/" not in r["name"]:
+                        continue  # accelerators only; cpu and memory are in the object
+                    table.add_row(
+                        lq.get("metadata", {}).get("namespace", "-"),
+                        lq.get("metadata", {}).get("name", "-"),
+                        cq["metadata"]["name"],
+                        cq["spec"].get("cohortName", "-"),
+                        flavor["name"],
+                        r["name"],
+                        str(r["nominalQuota"]),
+                        str(r.get("borrowingLimit", "unlimited")),
+                    )
+    console.print(table)
+
+
+@app.command("drift")
+def drift_cmd(stack: Annotated[str, typer.Option("--stack")] = "local") -> None:
+    """Drift of the locally deployed stack (preview-only refresh); exit 1 on drift."""
+    from ..drift.report import StackReport, refresh_items
+    from .drift import table as drift_table
+
+    target = _engine(stack)
+    seen: list[Any] = []
+    with err.status("refresh (preview only)..."):
+        target.preview_refresh(on_event=seen.append, on_output=lambda line: None)
+    report = StackReport(stack, refresh_items(stack, seen))
+    console.print(drift_table([report]))
+    if report.drifted:
+        raise typer.Exit(EXIT_FOUND)

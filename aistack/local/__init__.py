@@ -1,0 +1,1 @@
+"""The local simulated GPU cluster and deploying the `local` stack into it."""

@@ -1,0 +1,342 @@
+"""The local simulated GPU cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and KWOK on loopback, with generated certificates, and fake nodes shaped like the `local` stack.
+
+Processes are started detached and remembered by pid (with the binary they run), so `down`
+stops exactly what `up` started. Everything lives under one state directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STATE_DIR = Path(os.environ.get("AISTACK_LOCAL_DIR", "~/.cache/aistack/local")).expanduser()
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+SERVICE_RANGE = "10.96.0.0/16"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids.json"
+
+    def log(self, component: str) -> Path:
+        return self.root / "logs" / f"{component}.log"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------ certificates
+
+
+def _write_pki(pki: Path) -> None:
+    """A CA, the API server's serving cert, an admin client cert and the service-account key pair."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    pki.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+
+    def key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def save_key(k: ec.EllipticCurvePrivateKey, name: str) -> None:
+        data = k.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        (pki / name).write_bytes(data)
+        (pki / name).chmod(0o600)
+
+    def cert(subject: x509.Name, k: Any, issuer: x509.Name, signer: Any, **ext: Any) -> x509.Certificate:
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365))
+        )
+        if ext.get("ca"):
+            b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        if ext.get("san"):
+            b = b.add_extension(x509.SubjectAlternativeName(ext["san"]), critical=False)
+        return b.sign(signer, hashes.SHA256())
+
+    ca_key = key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aistack-local-ca")])
+    ca = cert(ca_name, ca_key, ca_name, ca_key, ca=True)
+    san = [
+        x509.DNSName("localhost"),
+        x509.DNSName("kubernetes"),
+        x509.DNSName("kubernetes.default.svc"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
+    ]
+    server_key, admin_key, sa_key = key(), key(), key()
+    server = cert(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), server_key, ca_name, ca_key, san=san
+    )
+    admin_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
+        ]
+    )
+    admin = cert(admin_name, admin_key, ca_name, ca_key)
+    pem = serialization.Encoding.PEM
+    (pki / "ca.crt").write_bytes(ca.public_bytes(pem))
+    save_key(ca_key, "ca.key")
+    (pki / "apiserver.crt").write_bytes(server.public_bytes(pem))
+    save_key(server_key, "apiserver.key")
+    (pki / "admin.crt").write_bytes(admin.public_bytes(pem))
+    save_key(admin_key, "admin.key")
+    save_key(sa_key, "sa.key")
+    (pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def kubeconfig(layout: Layout, port: int) -> dict[str, Any]:
+    pki = layout.pki
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "aistack-local",
+                "cluster": {"server": f"https://127.0.0.1:{port}", "certificate-authority": str(pki / "ca.crt")},
+            }
+        ],
+        "users": [
+            {
+                "name": "admin",
+                "user": {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")},
+            }
+        ],
+        "contexts": [{"name": "aistack-local", "context": {"cluster": "aistack-local", "user": "admin"}}],
+        "current-context": "aistack-local",
+    }
+
+
+# ------------------------------------------------------------------ processes
+
+
+def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> dict[str, list[str]]:
+    """Each component's command line: loopback only, no leader election, flags envtest uses."""
+    pki, kc = layout.pki, str(layout.kubeconfig)
+    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+    return {
+        "etcd": [
+            str(bin_dir / "etcd"),
+            "--name=node0",
+            f"--data-dir={layout.root / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=node0={peer_url}",
+            "--unsafe-no-fsync=true",  # a disposable test cluster; fsync dominates on small disks
+        ],
+        "kube-apiserver": [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            f"--cert-dir={pki}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_RANGE}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            "--advertise-address=127.0.0.1",
+        ],
+        "kube-controller-manager": [
+            str(bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki / 'ca.key'}",
+            "--use-service-account-credentials=true",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['controller-manager']}",
+        ],
+        "kube-scheduler": [
+            str(bin_dir / "kube-scheduler"),
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['scheduler']}",
+        ],
+        "kwok": [
+            str(bin_dir / "kwok"),
+            # Node and pod lifecycles (upstream "fast" stages, copied by scripts/tools.sh).
+            *(f"--config={p}" for p in sorted((bin_dir.parent / "kwok-stages").glob("*.yaml"))),
+            f"--kubeconfig={kc}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+            "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+        ],
+    }
+
+
+def _alive(pid: int, binary: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return False
+    return cmdline == binary
+
+
+def running(layout: Layout) -> dict[str, int]:
+    """component → pid for the processes `up` started that still run the same binary."""
+    if not layout.pids.exists():
+        return {}
+    recorded = json.loads(layout.pids.read_text())
+    return {c: p["pid"] for c, p in recorded.items() if _alive(p["pid"], p["binary"])}
+
+
+def _start(layout: Layout, component: str, argv: list[str]) -> dict[str, Any]:
+    log = layout.log(component)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    return {"pid": proc.pid, "binary": argv[0], "log": str(log)}
+
+
+def _wait(what: str, ok: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(0.25)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s" + (f"; last log lines:\n{tail}" if tail else ""))
+
+
+def _readyz(layout: Layout, port: int) -> bool:
+    ctx = ssl.create_default_context(cafile=str(layout.pki / "ca.crt"))
+    ctx.load_cert_chain(str(layout.pki / "admin.crt"), str(layout.pki / "admin.key"))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _tcp(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def up(bin_dir: Path, layout: Layout | None = None, on_step: Callable[[str, float], None] | None = None) -> Layout:
+    """Start the control plane (idempotent: a running cluster is left as it is)."""
+    layout = layout or Layout(STATE_DIR)
+    if set(running(layout)) == set(COMPONENTS):
+        return layout
+    down(layout)  # a partial cluster from an interrupted run
+    missing = [c for c in COMPONENTS if not (bin_dir / c).exists()]
+    if missing:
+        raise FileNotFoundError(f"missing tools in {bin_dir}: {', '.join(missing)}. To fix: scripts/tools.sh")
+    layout.root.mkdir(parents=True, exist_ok=True)
+    if not (layout.pki / "ca.crt").exists():
+        _write_pki(layout.pki)
+    ports = {k: free_port() for k in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")}
+    layout.kubeconfig.write_text(yaml.safe_dump(kubeconfig(layout, ports["apiserver"]), sort_keys=False))
+    argv = command_lines(layout, bin_dir, ports)
+    started: dict[str, Any] = {}
+
+    def record() -> None:
+        layout.pids.write_text(json.dumps(started, indent=2))
+
+    t0 = time.monotonic()
+    started["etcd"] = _start(layout, "etcd", argv["etcd"])
+    record()
+    _wait("etcd", lambda: _tcp(ports["etcd"]), 30, layout.log("etcd"))
+    started["kube-apiserver"] = _start(layout, "kube-apiserver", argv["kube-apiserver"])
+    record()
+    _wait("kube-apiserver", lambda: _readyz(layout, ports["apiserver"]), 120, layout.log("kube-apiserver"))
+    if on_step:
+        on_step("control plane", time.monotonic() - t0)
+    for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        started[component] = _start(layout, component, argv[component])
+        record()
+    (layout.root / "ports.json").write_text(json.dumps(ports))
+    return layout
+
+
+def down(layout: Layout | None = None, timeout: float = 20) -> list[str]:
+    """Stop the processes `up` started (by pid, only if they still run the same binary)."""
+    layout = layout or Layout(STATE_DIR)
+    alive = running(layout)
+    for pid in alive.values():
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running(layout):
+        time.sleep(0.2)
+    for pid in running(layout).values():
+        os.killpg(pid, signal.SIGKILL)
+    if layout.pids.exists():
+        layout.pids.unlink()
+    return sorted(alive)
+
+
+def status(layout: Layout | None = None) -> dict[str, Any]:
+    layout = layout or Layout(STATE_DIR)
+    alive = running(layout)
+    ports_file = layout.root / "ports.json"
+    ready = False
+    if "kube-apiserver" in alive and ports_file.exists():
+        ready = _readyz(layout, json.loads(ports_file.read_text())["apiserver"])
+    return {
+        "state_dir": str(layout.root),
+        "kubeconfig": str(layout.kubeconfig) if layout.kubeconfig.exists() else None,
+        "components": {c: alive.get(c) for c in COMPONENTS},
+        "api_ready": ready,
+    }

@@ -1,0 +1,187 @@
+"""End to end with the real Pulumi engine: the `local` stack deployed into a real Kubernetes API
+server whose nodes are KWOK fakes shaped like 8×H100 machines.
+
+Upstream installs are switched off in the `local` stack (nothing can be downloaded here); the
+upstream CRDs are installed so aistack's own objects (Kueue, Prometheus, Kubeflow, NVIDIA kinds)
+apply. Without the Kueue controller, admission is checked on the objects, not on a running Job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aistack.drift.report import refresh_items
+from aistack.local import cluster, deploy, seed
+from components.spec import load_stack
+
+pytestmark = pytest.mark.e2e
+TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def tools_bin() -> Path | None:
+    for bin_dir in sorted(TOOLS.glob("*/bin")):
+        if all(
+            (bin_dir / c).exists() for c in (*cluster.COMPONENTS, "pulumi", "pulumi-resource-kubernetes", "kubectl")
+        ):
+            return bin_dir
+    return None
+
+
+def _program() -> None:
+    from components.program import main
+
+    main()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    bin_dir = tools_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no engine/cluster tools under {TOOLS}: .ci/run builds them with scripts/tools.sh")
+        pytest.skip("engine and cluster tools not built here (scripts/tools.sh)")
+    state = tmp_path_factory.mktemp("local")
+    layout = cluster.up(bin_dir, cluster.Layout(state))
+    try:
+        seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+        seed.apply(layout.kubeconfig, seed.fake_nodes(load_stack("local").spec))
+        stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig)
+        yield {"bin": bin_dir, "layout": layout, "stack": stack, "state": state}
+    finally:
+        cluster.down(layout)
+
+
+def kubectl(env: dict[str, Any], *args: str) -> str:
+    cmd = [str(env["bin"] / "kubectl"), f"--kubeconfig={env['layout'].kubeconfig}", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def get(env: dict[str, Any], *args: str) -> Any:
+    return json.loads(kubectl(env, "get", *args, "-o", "json"))
+
+
+def test_1_pulumi_up_succeeds(env: dict[str, Any]) -> None:
+    result = env["stack"].up(on_output=print)
+    assert result.summary.result == "succeeded"
+    assert result.summary.resource_changes.get("create", 0) > 30
+
+
+def test_2_second_up_changes_nothing(env: dict[str, Any]) -> None:
+    result = env["stack"].preview(expect_no_changes=True, on_output=print)
+    assert set(result.change_summary) <= {"same"}, result.change_summary
+
+
+def test_3_platform_objects_exist(env: dict[str, Any]) -> None:
+    for team in ("alpha", "beta"):
+        ns = get(env, "namespace", team)
+        assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert get(env, "resourcequota", "-n", team)["items"]
+        policies = {p["metadata"]["name"] for p in get(env, "networkpolicy", "-n", team)["items"]}
+        assert "default-deny" in policies
+        assert get(env, "localqueue.kueue.x-k8s.io", "default", "-n", team)["spec"]["clusterQueue"]
+        assert get(env, "profile.kubeflow.org", team)["spec"]["owner"]
+    queues = {q["metadata"]["name"]: q for q in get(env, "clusterqueue.kueue.x-k8s.io")["items"]}
+    assert len(queues) == 2
+    gpu_quota = [
+        r["nominalQuota"]
+        for q in queues.values()
+        for group in q["spec"]["resourceGroups"]
+        for flavor in group["flavors"]
+        for r in flavor["resources"]
+        if r["name"] == "nvidia.com/gpu"
+    ]
+    assert sorted(gpu_quota) == [8, 8]
+    assert get(env, "prometheusrule.monitoring.coreos.com", "-A")["items"]
+
+
+def test_4_gpu_nodes_carry_the_pool_labels_and_taints(env: dict[str, Any]) -> None:
+    for name in ("gpu-node-0", "gpu-node-1"):
+        node = get(env, "node", name)
+        assert node["metadata"]["labels"]["aistack.io/pool"] == "h100"
+        assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in node["spec"]["taints"]
+        assert node["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+
+
+def test_5_drift_finds_exactly_the_out_of_band_changes(env: dict[str, Any]) -> None:
+    # A field aistack manages, weakened out of band: Pod Security of a team namespace.
+    kubectl(env, "label", "namespace", "alpha", "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    kubectl(
+        env,
+        "patch",
+        "limitrange",
+        "-n",
+        "beta",
+        "container-defaults",
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/limits/0/default/cpu","value":"3"}]',
+    )
+    kubectl(env, "delete", "networkpolicy", "-n", "beta", "allow-dns")
+    events: list[Any] = []
+    env["stack"].preview_refresh(on_event=events.append, on_output=print)
+    items = {(i.type, i.name): i for i in refresh_items("local", events)}
+    FIXTURES.mkdir(exist_ok=True)
+    steps = [_event_json(e) for e in events if e.resource_pre_event or e.res_outputs_event]
+    (FIXTURES / "drift-refresh-events.json").write_text(json.dumps(steps, indent=1, default=str))
+    kinds = {(t.rsplit(":", 1)[-1], i.kind) for (t, _), i in items.items()}
+    assert kinds == {("Namespace", "changed"), ("LimitRange", "changed"), ("NetworkPolicy", "deleted")}, items
+    ns = next(i for (t, _), i in items.items() if t.endswith("Namespace"))
+    assert [(c.path, c.recorded, c.live) for c in ns.changes] == [
+        ("metadata.labels.pod-security.kubernetes.io/enforce", "restricted", "privileged")
+    ]
+
+
+def test_6_destroy_removes_everything_unprotected(env: dict[str, Any]) -> None:
+    env["stack"].refresh(on_output=print)
+    result = env["stack"].destroy(on_output=print)
+    assert result.summary.result == "succeeded"
+    names = {n["metadata"]["name"] for n in get(env, "namespace")["items"]}
+    assert not {"alpha", "beta"} & names
+    assert not get(env, "clusterqueue.kueue.x-k8s.io")["items"]
+
+
+def _state_json(s: Any) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "type": s.type,
+        "urn": s.urn,
+        "id": s.id,
+        "parent": s.parent,
+        "provider": s.provider,
+        "custom": s.custom,
+        "inputs": s.inputs,
+        "outputs": s.outputs,
+    }
+
+
+def _event_json(event: Any) -> dict[str, Any]:
+    """The engine's JSON shape of a step event (what EngineEvent.from_json reads), for unit-test fixtures."""
+    out: dict[str, Any] = {"sequence": event.sequence, "timestamp": event.timestamp}
+    for attr, key in (("resource_pre_event", "resourcePreEvent"), ("res_outputs_event", "resOutputsEvent")):
+        step = getattr(event, attr)
+        if step is None:
+            continue
+        m = step.metadata
+        out[key] = {
+            "metadata": {
+                "op": m.op.value,
+                "urn": m.urn,
+                "type": m.type,
+                "provider": m.provider,
+                "old": _state_json(m.old),
+                "new": _state_json(m.new),
+                "diffs": m.diffs,
+            }
+        }
+    return out
