@@ -61,8 +61,9 @@ unit: setup sshd tools $(CHECKOV_STAMP) $(POLICY_STAMP)
 
 test: lint unit
 
-bench: setup
+bench: setup tools
 	@$(PY) -m benchmarks.plan_scale
+	@$(PY) -m benchmarks.apply
 
 # The main job on the embedded default stack (`local`): no cloud account needed. The real engine
 # deploys the platform into a local simulated GPU cluster, then drift is checked.
