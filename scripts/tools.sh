@@ -19,6 +19,7 @@ K8S_PROVIDER_VERSION=4.25.0
 KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.8
 KWOK_VERSION=v0.8.0
+KUEUE_VERSION=v0.19.2  # = components/versions.py UPSTREAMS["kueue"]
 
 ROOT_DIR=${AISTACK_TOOLS_DIR:-$HOME/.cache/aistack/tools}
 TOOLS=$ROOT_DIR/pulumi-$PULUMI_VERSION-k8s-$KUBE_VERSION
@@ -124,10 +125,19 @@ build_kwok() {
   GOBIN=$BIN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+build_kueue() {
+  if have kueue; then return; fi
+  say "kueue $KUEUE_VERSION controller (admits Jobs by quota in the local cluster; wrapper: the proxy serves no version list, which go install needs)"
+  local w=$WORK/kueue
+  wrapper "$w" aistack.local/tools/kueue
+  (cd "$w" && go get -tool "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION" \
+    && go build -trimpath -ldflags "-s -w" -o "$BIN/kueue" sigs.k8s.io/kueue/cmd/kueue)
+}
+
 start=$SECONDS
-for step in ${AISTACK_TOOLS:-pulumi k8s_provider etcd kwok kube}; do
+for step in ${AISTACK_TOOLS:-pulumi k8s_provider etcd kwok kube kueue}; do
   timed "$step" "build_$step"
 done
-printf '%s\n' "$PULUMI_VERSION $K8S_PROVIDER_VERSION $KUBE_VERSION $ETCD_VERSION $KWOK_VERSION" > "$TOOLS/VERSIONS"
+printf '%s\n' "$PULUMI_VERSION $K8S_PROVIDER_VERSION $KUBE_VERSION $ETCD_VERSION $KWOK_VERSION $KUEUE_VERSION" > "$TOOLS/VERSIONS"
 say "tools ready in $((SECONDS - start)) s: $BIN"
 echo "$BIN"

@@ -153,6 +153,14 @@ def test_events_round_trip_from_engine_json() -> None:
     assert item.changes[0].path == "data.threshold"
 
 
+def test_controller_rewrites_are_not_drift() -> None:
+    """What Kueue's controller does to a ClusterQueue: its finalizer, quantities re-serialized as strings."""
+    old = {"metadata": {"name": "q"}, "spec": {"quota": 8}}
+    new = {"metadata": {"name": "q", "finalizers": ["kueue.x-k8s.io/resource-in-use"]}, "spec": {"quota": "8"}}
+    assert diff_paths(old, new) == []
+    assert diff_paths({"spec": {"quota": 8}}, {"spec": {"quota": "16"}})
+
+
 def test_diff_paths_is_leaf_level_and_symmetric() -> None:
     a = {"x": {"y": [1, 2]}, "z": 1}
     b = {"x": {"y": [1, 3]}, "w": 2}

@@ -405,5 +405,6 @@ def test_kubeflow_components_need_profiles() -> None:
 def test_trainer_alone_needs_no_istio() -> None:
     values = stack_values("local")
     values["kubeflow"] = {"components": ["trainer"]}
+    values["upstream"] = {"install": True}  # the local stack switches upstream installs off
     names = [r.name for r in of_type(plan_values(values), DIRECTORY)]
     assert names == ["aistack-platform-kubeflow-trainer"]

@@ -29,6 +29,7 @@ IGNORED_PATHS = (
     "metadata.managedFields",
     "metadata.generation",
     "metadata.uid",
+    "metadata.finalizers",  # controllers add their own (Kueue's resource-in-use on ClusterQueues)
     "metadata.creationTimestamp",
     "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration",
     "metadata.annotations.deployment.kubernetes.io/revision",
@@ -108,9 +109,19 @@ def diff_paths(old: Any, new: Any, prefix: str = "") -> list[PropertyChange]:
         for i, (a, b) in enumerate(zip(old, new, strict=True)):
             out += diff_paths(a, b, f"{prefix}[{i}]")
         return out
-    if old == new:
+    if old == new or _same_quantity(old, new):
         return []
     return [PropertyChange(prefix or "(root)", mask(old), mask(new))]
+
+
+def _same_quantity(old: Any, new: Any) -> bool:
+    """8 and "8" are one Kubernetes quantity: a controller's update re-serializes int-or-string fields."""
+    numbers = (int, float)
+    if isinstance(old, numbers) and not isinstance(old, bool) and isinstance(new, str):
+        return str(old) == new
+    if isinstance(new, numbers) and not isinstance(new, bool) and isinstance(old, str):
+        return str(new) == old
+    return False
 
 
 def _state(meta: events.StepEventStateMetadata | None) -> Mapping[str, Any] | None:

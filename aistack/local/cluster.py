@@ -26,6 +26,12 @@ import yaml
 
 STATE_DIR = Path(os.environ.get("AISTACK_LOCAL_DIR", "~/.cache/aistack/local")).expanduser()
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Started when its binary is in the tool set: admits Jobs by queue, so e2e sees real admission.
+OPTIONAL = ("kueue",)
+KUEUE_NAMESPACE = "kueue-system"
+# With internal cert management off, Kueue v0.19's manager reads its metrics certificate from this
+# fixed path (cmd/kueue/main.go), with no flag to move it: `start_kueue` writes one there when it can.
+KUEUE_METRICS_CERTS = Path("/etc/kueue/metrics/certs")
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SERVICE_RANGE = "10.96.0.0/16"
 
@@ -125,6 +131,51 @@ def _write_pki(pki: Path) -> None:
     save_key(admin_key, "admin.key")
     save_key(sa_key, "sa.key")
     (pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _serving_cert(pki: Path, out: Path) -> None:
+    """tls.crt/tls.key for Kueue's webhook server, signed by the local CA (the API server calls no
+    webhook here, but the manager will not start its server without a certificate)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    out.mkdir(parents=True, exist_ok=True)
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    k = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    crt = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kueue-webhook")]))
+        .issuer_name(ca.subject)
+        .public_key(k.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    (out / "tls.crt").write_bytes(crt.public_bytes(serialization.Encoding.PEM))
+    (out / "tls.key").write_bytes(
+        k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
+def kueue_config(layout: Layout, ports: Mapping[str, int]) -> dict[str, Any]:
+    """Kueue's manager outside the cluster: batch/job only, no leader election, its own cert dir."""
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "namespace": KUEUE_NAMESPACE,
+        "health": {"healthProbeBindAddress": f"127.0.0.1:{ports['kueue-health']}"},
+        "metrics": {"bindAddress": f"127.0.0.1:{ports['kueue-metrics']}"},
+        "webhook": {"port": ports["kueue-webhook"], "host": "127.0.0.1", "certDir": str(layout.root / "kueue-certs")},
+        "leaderElection": {"leaderElect": False},
+        "internalCertManagement": {"enable": False},
+        "integrations": {"frameworks": ["batch/job"]},
+    }
 
 
 def kubeconfig(layout: Layout, port: int) -> dict[str, Any]:
@@ -238,12 +289,17 @@ def running(layout: Layout) -> dict[str, int]:
     return {c: p["pid"] for c, p in recorded.items() if _alive(p["pid"], p["binary"])}
 
 
-def _start(layout: Layout, component: str, argv: list[str]) -> dict[str, Any]:
+def _start(layout: Layout, component: str, argv: list[str], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     log = layout.log(component)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     return {"pid": proc.pid, "binary": argv[0], "log": str(log)}
 
@@ -278,7 +334,7 @@ def _tcp(port: int) -> bool:
 def up(bin_dir: Path, layout: Layout | None = None, on_step: Callable[[str, float], None] | None = None) -> Layout:
     """Start the control plane (idempotent: a running cluster is left as it is)."""
     layout = layout or Layout(STATE_DIR)
-    if set(running(layout)) == set(COMPONENTS):
+    if set(COMPONENTS) <= set(running(layout)):
         return layout
     down(layout)  # a partial cluster from an interrupted run
     missing = [c for c in COMPONENTS if not (bin_dir / c).exists()]
@@ -287,7 +343,8 @@ def up(bin_dir: Path, layout: Layout | None = None, on_step: Callable[[str, floa
     layout.root.mkdir(parents=True, exist_ok=True)
     if not (layout.pki / "ca.crt").exists():
         _write_pki(layout.pki)
-    ports = {k: free_port() for k in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")}
+    names = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")
+    ports = {k: free_port() for k in (*names, "kueue-health", "kueue-metrics", "kueue-webhook")}
     layout.kubeconfig.write_text(yaml.safe_dump(kubeconfig(layout, ports["apiserver"]), sort_keys=False))
     argv = command_lines(layout, bin_dir, ports)
     started: dict[str, Any] = {}
@@ -309,6 +366,26 @@ def up(bin_dir: Path, layout: Layout | None = None, on_step: Callable[[str, floa
         record()
     (layout.root / "ports.json").write_text(json.dumps(ports))
     return layout
+
+
+def start_kueue(bin_dir: Path, layout: Layout) -> bool:
+    """Start Kueue's manager when the tool set has it (after its namespace and CRDs exist)."""
+    if not (bin_dir / "kueue").exists() or "kueue" in running(layout):
+        return False
+    ports = json.loads((layout.root / "ports.json").read_text())
+    _serving_cert(layout.pki, layout.root / "kueue-certs")
+    try:
+        _serving_cert(layout.pki, KUEUE_METRICS_CERTS)
+    except OSError:
+        return False  # not writable here (not root): the cluster runs without a Kueue controller
+    config = layout.root / "kueue-config.yaml"
+    config.write_text(yaml.safe_dump(kueue_config(layout, ports), sort_keys=False))
+    started = json.loads(layout.pids.read_text()) if layout.pids.exists() else {}
+    # The on-demand visibility API server needs its own certificate at a fixed path; it is not needed here.
+    argv = [str(bin_dir / "kueue"), f"--config={config}", "--feature-gates=VisibilityOnDemand=false"]
+    started["kueue"] = _start(layout, "kueue", argv, {"KUBECONFIG": str(layout.kubeconfig)})
+    layout.pids.write_text(json.dumps(started, indent=2))
+    return True
 
 
 def down(layout: Layout | None = None, timeout: float = 20) -> list[str]:
@@ -337,6 +414,6 @@ def status(layout: Layout | None = None) -> dict[str, Any]:
     return {
         "state_dir": str(layout.root),
         "kubeconfig": str(layout.kubeconfig) if layout.kubeconfig.exists() else None,
-        "components": {c: alive.get(c) for c in COMPONENTS},
+        "components": {c: alive.get(c) for c in (*COMPONENTS, *OPTIONAL)},
         "api_ready": ready,
     }
