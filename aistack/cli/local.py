@@ -105,6 +105,9 @@ def deploy_cmd(
         result = target.up(on_output=lambda line: st.update(f"pulumi up: {line.strip()[:100]}"))
     changes = result.summary.resource_changes or {}
     console.print(f"pulumi up: {dict(changes)} in {time.monotonic() - t0:.1f} s")
+    # Kueue's namespace and queues exist now: start its controller so Jobs are admitted for real.
+    if cluster.start_kueue(tools_bin(), cluster.Layout(cluster.STATE_DIR)):
+        console.print("kueue controller started: Jobs in a team's 'default' LocalQueue are admitted by quota")
     outputs = {k: v.value for k, v in result.outputs.items() if not v.secret}
     console.print_json(json.dumps(outputs, default=str))
 
