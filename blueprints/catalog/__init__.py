@@ -95,6 +95,7 @@ class TpuGeneration(_Frozen):
     multi_host_chips_per_vm: int = Field(gt=0, description="Chips per VM in a multi-host slice.")
     single_host: tuple[str, ...] = Field(description="Topologies served by one VM.")
     multi_host: tuple[str, ...] = Field(description="Topologies spanning several VMs.")
+    zones: tuple[str, ...] = Field(default=(), description="Zones offering this generation.")
 
     @property
     def topologies(self) -> tuple[str, ...]:
@@ -115,6 +116,98 @@ class EksCatalog(_Frozen):
     sources: dict[str, str]
     instance_types: dict[str, dict[int, str]] = Field(description="Accelerator id -> per instance -> instance type.")
     efa_instance_types: tuple[str, ...] = Field(description="Instance types with EFA network interfaces.")
+
+
+class Performance(_Frozen):
+    """Per-chip performance figures (performance.yaml). None = no source gives the figure."""
+
+    bf16_tflops: float | None = Field(description="Dense BF16 tensor peak, TFLOP/s per chip.")
+    fp16_tflops: float | None = Field(default=None, description="Dense FP16 peak where the chip has no BF16.")
+    fp8_tflops: float | None = Field(description="Dense FP8 tensor peak, TFLOP/s per chip; None = no FP8.")
+    int8_tops: float | None = Field(description="Dense INT8 peak, TOP/s per chip.")
+    memory_bandwidth_gbps: float | None = Field(description="Device-memory bandwidth, GB/s per chip.")
+    interconnect: str = Field(description="Scale-up fabric between chips, as the vendor names it.")
+    interconnect_gbps: float | None = Field(description="That fabric's per-chip bandwidth, GB/s.")
+    tdp_w: float | None = Field(description="Board power in W.")
+    frameworks: tuple[Literal["pytorch", "jax", "tensorflow", "pytorch-xla", "neuron"], ...]
+    sources: tuple[str, ...] = Field(min_length=1)
+
+    @property
+    def dense_16bit_tflops(self) -> float | None:
+        """The 16-bit training peak: BF16, or FP16 on chips without BF16."""
+        return self.bf16_tflops if self.bf16_tflops is not None else self.fp16_tflops
+
+
+class PerformanceCatalog(_Frozen):
+    schema_version: int
+    data_version: str
+    sources: dict[str, str]
+    performance: dict[str, Performance]
+
+
+class Offering(_Frozen):
+    """One rentable shape in one region with its hourly prices (offerings.yaml)."""
+
+    target: Literal["gcp", "aws"]
+    region: str
+    accelerator: str
+    instance: str = Field(description="Machine type / instance type.")
+    chips: int = Field(gt=0, description="Accelerator chips per VM / instance.")
+    usd_per_hour: float | None = Field(default=None, gt=0, description="On-demand USD/h for the whole VM.")
+    spot_usd_per_hour: float | None = Field(default=None, gt=0, description="Spot USD/h for the whole VM.")
+    vm_usd_per_hour: float | None = Field(default=None, gt=0, description="GCP: host VM part, USD/h.")
+    accelerators_usd_per_hour: float | None = Field(default=None, gt=0, description="GCP: attached GPUs, USD/h.")
+    vm_spot_usd_per_hour: float | None = Field(default=None, gt=0)
+    accelerators_spot_usd_per_hour: float | None = Field(default=None, gt=0)
+    source: str
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Day the price was read from the source.")
+
+    @property
+    def on_demand(self) -> float:
+        """USD/h for the whole VM; GCP GPU VMs are host + accelerators, as Compute Engine bills them."""
+        if self.usd_per_hour is not None:
+            return self.usd_per_hour
+        assert self.vm_usd_per_hour is not None and self.accelerators_usd_per_hour is not None
+        return self.vm_usd_per_hour + self.accelerators_usd_per_hour
+
+    @property
+    def spot(self) -> float | None:
+        if self.usd_per_hour is not None:
+            return self.spot_usd_per_hour
+        if self.vm_spot_usd_per_hour is None or self.accelerators_spot_usd_per_hour is None:
+            return None
+        return self.vm_spot_usd_per_hour + self.accelerators_spot_usd_per_hour
+
+
+class OfferingCatalog(_Frozen):
+    schema_version: int
+    data_version: str
+    sources: dict[str, str]
+    offerings: tuple[Offering, ...]
+
+
+class MlperfBenchmark(_Frozen):
+    params: float = Field(gt=0)
+    tokens: float = Field(gt=0)
+    sources: tuple[str, ...] = Field(min_length=1)
+
+
+class MlperfResult(_Frozen):
+    round: str
+    benchmark: str
+    submitter: str
+    accelerator: str
+    chips: int = Field(gt=0)
+    precision: Literal["bf16", "fp8"]
+    minutes: float = Field(gt=0, description="Published time to train, minutes.")
+    source: str
+
+
+class MlperfCatalog(_Frozen):
+    schema_version: int
+    data_version: str
+    benchmarks: dict[str, MlperfBenchmark]
+    results: tuple[MlperfResult, ...]
 
 
 def _read(name: str) -> object:
@@ -158,12 +251,37 @@ def regions() -> RegionCatalog:
     return RegionCatalog.model_validate(_read("regions.yaml"))
 
 
+@cache
+def performance() -> PerformanceCatalog:
+    return PerformanceCatalog.model_validate(_read("performance.yaml"))
+
+
+@cache
+def offerings() -> OfferingCatalog:
+    catalog = OfferingCatalog.model_validate(_read("offerings.yaml"))
+    for row in catalog.offerings:
+        if row.usd_per_hour is None and (row.vm_usd_per_hour is None or row.accelerators_usd_per_hour is None):
+            raise RuntimeError(f"offerings.yaml: {row.instance} in {row.region} has no complete on-demand price")
+    return catalog
+
+
+@cache
+def mlperf() -> MlperfCatalog:
+    return MlperfCatalog.model_validate(_read("mlperf.yaml"))
+
+
 __all__ = [
     "RESOURCE_NAMES",
     "Accelerator",
     "AcceleratorCatalog",
     "AcceleratorKind",
     "EksCatalog",
+    "MlperfCatalog",
+    "MlperfResult",
+    "Offering",
+    "OfferingCatalog",
+    "Performance",
+    "PerformanceCatalog",
     "GkeCatalog",
     "Region",
     "RegionCatalog",
@@ -172,5 +290,8 @@ __all__ = [
     "accelerators",
     "eks",
     "gke",
+    "mlperf",
+    "offerings",
+    "performance",
     "regions",
 ]

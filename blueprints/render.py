@@ -1,0 +1,143 @@
+"""Turn a chosen option into a stack config file (stacks/Pulumi.<name>.yaml) through Jinja2.
+
+The config is built as plain data first (so it can be validated and tested as data), then laid
+out by `templates/stack.yaml.j2` with a comment on every non-default choice saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import jinja2
+import yaml
+
+from . import catalog
+from .decide import Option, tpu_zone
+from .workload import Workload
+
+TEMPLATE = "stack.yaml.j2"
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    comment: str = ""
+
+
+def _yaml_value(value: object) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=200).strip().removesuffix("...").strip()
+
+
+def pool_for(option: Option, name: str) -> dict[str, object]:
+    """One accelerator pool sized for the option: scale-to-zero, max = the chips the estimate used."""
+    v, e = option.venue, option.estimate
+    pool: dict[str, object] = {"name": name, "accelerator": v.accelerator}
+    if option.topology:
+        gen = catalog.gke().tpus[v.accelerator]
+        chips = e.chips
+        if option.topology in gen.single_host:
+            pool |= {"count": chips, "tpu_topology": option.topology, "min_nodes": 0, "max_nodes": 1}
+        else:
+            per_vm = gen.multi_host_chips_per_vm
+            pool |= {"count": per_vm, "tpu_topology": option.topology, "min_nodes": 0, "max_nodes": chips // per_vm}
+    elif v.target == "onprem":
+        per_node = min(8, e.chips)
+        pool |= {
+            "count": per_node,
+            "min_nodes": 0,
+            "max_nodes": math.ceil(e.chips / per_node),
+            "node_selector": {"aistack.io/accelerator": v.accelerator},
+        }
+    else:
+        per_node = v.chips_per_instance
+        pool |= {"count": per_node, "min_nodes": 0, "max_nodes": max(1, math.ceil(e.chips / per_node))}
+    if v.spot:
+        pool["spot"] = True
+    return pool
+
+
+def stack_config(option: Option, workload: Workload, extra: dict[str, object] | None = None) -> list[Line]:
+    """The stack's config lines, each with the reason it is there."""
+    v, e = option.venue, option.estimate
+    extra = dict(extra or {})
+    lines: list[Line] = []
+    if v.target == "gcp":
+        project = extra.pop("project", "my-gcp-project")
+        lines.append(Line(f"gcp:project: {project}", "your GCP project id (replace before `pulumi up`)"))
+    lines.append(Line(f"aistack:target: {v.target}", f"{v.accelerator} on {v.target} ranked first for objective {workload.objective}"))
+    lines.append(Line(f"aistack:region: {v.region}", _region_reason(option, workload)))
+    if option.topology:
+        zone = tpu_zone(v.accelerator, v.region)
+        lines.append(Line(f"aistack:zones: [{zone}]", f"a zone offering {v.accelerator} (TPU pools use the first zone)"))
+    if v.target == "onprem":
+        system = next(s for s in workload.constraints.onprem if s.name == v.region)
+        if system.country:
+            lines.append(Line(f"aistack:country: {system.country}", "site country, checked for GDPR residency"))
+        lines.append(Line(
+            "aistack:cluster: " + _yaml_value({"kubeconfig": extra.pop("kubeconfig", "~/.kube/config")}),
+            "the existing cluster aistack deploys onto",
+        ))
+        lines.append(Line(
+            "aistack:onprem: " + _yaml_value({"volumes": "local-path"}),
+            "node-local volumes until you name the site's storage class (existing)",
+        ))
+    if workload.constraints.compliance != "standard":
+        lines.append(Line(
+            f"aistack:compliance: {workload.constraints.compliance}",
+            f"the workload's compliance profile ({workload.constraints.compliance}) enforces residency, "
+            "customer-managed keys and audit logs",
+        ))
+    pool_name = str(extra.pop("pool_name", _pool_name(v.accelerator)))
+    pool = pool_for(option, pool_name)
+    spot = "; spot because the workload tolerates preemption and it is cheaper" if v.spot else ""
+    lines.append(Line(
+        "aistack:accelerator_pools: " + _yaml_value([pool]),
+        f"{e.chips} × {v.accelerator} ({option.topology or v.instance}), scale-to-zero{spot}",
+    ))
+    team = str(extra.pop("team", "ml"))
+    quota = int(pool["count"]) * int(pool["max_nodes"])  # type: ignore[call-overload]
+    lines.append(Line(
+        "aistack:teams: " + _yaml_value([{"name": team, "quotas": {pool_name: quota}}]),
+        f"one team owning the whole pool ({quota} chips); add teams to share it through Kueue",
+    ))
+    for key, value in extra.items():
+        lines.append(Line(f"aistack:{key}: {_yaml_value(value)}", "from the named blueprint"))
+    return lines
+
+
+def _pool_name(accelerator: str) -> str:
+    short = accelerator.removeprefix("nvidia-").removeprefix("aws-")
+    return short.split("-")[0] if accelerator.startswith("nvidia-") else short
+
+
+def _region_reason(option: Option, workload: Workload) -> str:
+    c = workload.constraints
+    reasons = []
+    if c.compliance == "gdpr":
+        reasons.append("inside the EU/EEA (GDPR)")
+    if c.regions:
+        reasons.append("one of the allowed regions")
+    reasons.append(f"{option.venue.usd_per_chip_hour:.2f} USD per chip-hour here")
+    return ", ".join(reasons)
+
+
+def render(option: Option, workload: Workload, title: str, command: str, extra: dict[str, object] | None = None) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: resources.files(__package__).joinpath("templates", name).read_text()),
+        autoescape=False,  # YAML, not HTML
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    e = option.estimate
+    cost = "unknown" if e.cost_usd is None else f"${e.cost_usd:,.0f}"
+    return env.get_template(TEMPLATE).render(
+        title=title,
+        command=command,
+        today=dt.date.today().isoformat(),
+        option_line=option.venue.label + f", {e.chips} chips",
+        estimate_line=f"{e.time_hours:,.1f} h, {cost}, MFU {e.mfu:.0%} — {option.why}",
+        lines=stack_config(option, workload, extra),
+    )
