@@ -51,7 +51,7 @@ def _features(row: Row) -> tuple[float, float, float, float, float]:
 
 def _solve3(a: list[list[float]], b: list[float]) -> list[float]:
     """Gaussian elimination with partial pivoting for the 3×3 normal equations."""
-    m = [row[:] + [rhs] for row, rhs in zip(a, b, strict=True)]
+    m = [[*row, rhs] for row, rhs in zip(a, b, strict=True)]
     n = 3
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))

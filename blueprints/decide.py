@@ -67,9 +67,7 @@ class Option:
             "risks": list(self.risks),
             "assumptions": e.assumptions,
             **(
-                {"tokens_per_s": round(e.tokens_per_s, 1), "replicas": e.replicas}
-                if e.tokens_per_s is not None
-                else {}
+                {"tokens_per_s": round(e.tokens_per_s, 1), "replicas": e.replicas} if e.tokens_per_s is not None else {}
             ),
         }
 
@@ -137,14 +135,32 @@ def venues(workload: Workload) -> tuple[list[Venue], list[Elimination]]:
         priced.add(o.accelerator)
         topologies = _tpu_topologies(o.accelerator) if o.accelerator.startswith("tpu-") else ()
         found.append(
-            Venue(o.target, o.region, o.accelerator, o.instance, o.chips, o.on_demand / o.chips, False, o.source,
-                  topologies=topologies)
+            Venue(
+                o.target,
+                o.region,
+                o.accelerator,
+                o.instance,
+                o.chips,
+                o.on_demand / o.chips,
+                False,
+                o.source,
+                topologies=topologies,
+            )
         )
         spot = o.spot
         if spot is not None:
             found.append(
-                Venue(o.target, o.region, o.accelerator, o.instance, o.chips, spot / o.chips, True, o.source,
-                      topologies=topologies)
+                Venue(
+                    o.target,
+                    o.region,
+                    o.accelerator,
+                    o.instance,
+                    o.chips,
+                    spot / o.chips,
+                    True,
+                    o.source,
+                    topologies=topologies,
+                )
             )
     for system in workload.constraints.onprem:
         label = f"{system.accelerator} on onprem ({system.name})"
@@ -154,19 +170,28 @@ def venues(workload: Workload) -> tuple[list[Venue], list[Elimination]]:
             gone.append(Elimination(label, str(exc), "data"))
             continue
         found.append(
-            Venue("onprem", system.name, system.accelerator, "owned", min(8, system.count), price, False,
-                  "workload constraints.onprem", max_chips=system.count)
+            Venue(
+                "onprem",
+                system.name,
+                system.accelerator,
+                "owned",
+                min(8, system.count),
+                price,
+                False,
+                "workload constraints.onprem",
+                max_chips=system.count,
+            )
         )
     for acc in catalog.accelerators().accelerators:
-        if acc.id not in priced and not any(s.accelerator == acc.id for s in workload.constraints.onprem):
-            if set(acc.targets) - {"onprem"}:
-                gone.append(
-                    Elimination(
-                        f"{acc.id} on {'/'.join(t for t in acc.targets if t != 'onprem')}",
-                        "no sourced price in blueprints/catalog/offerings.yaml (see its README to add one)",
-                        "price",
-                    )
+        owned = any(s.accelerator == acc.id for s in workload.constraints.onprem)
+        if acc.id not in priced and not owned and set(acc.targets) - {"onprem"}:
+            gone.append(
+                Elimination(
+                    f"{acc.id} on {'/'.join(t for t in acc.targets if t != 'onprem')}",
+                    "no sourced price in blueprints/catalog/offerings.yaml (see its README to add one)",
+                    "price",
                 )
+            )
     return found, gone
 
 
@@ -196,12 +221,16 @@ def screen(venue: Venue, workload: Workload) -> Elimination | None:
     if venue.accelerator.startswith("tpu-"):
         if fw == "pytorch" and not workload.pytorch_xla:
             return Elimination(
-                label, "framework is PyTorch without XLA; TPUs run JAX, TensorFlow or PyTorch/XLA "
-                "(set pytorch_xla: true if the code runs on PyTorch/XLA)", "framework"
+                label,
+                "framework is PyTorch without XLA; TPUs run JAX, TensorFlow or PyTorch/XLA "
+                "(set pytorch_xla: true if the code runs on PyTorch/XLA)",
+                "framework",
             )
     elif "neuron" in perf.frameworks:
         if fw == "tensorflow":
-            return Elimination(label, "framework is TensorFlow; Neuron chips run PyTorch or JAX via Neuron", "framework")
+            return Elimination(
+                label, "framework is TensorFlow; Neuron chips run PyTorch or JAX via Neuron", "framework"
+            )
     elif fw not in perf.frameworks:
         return Elimination(label, f"framework {fw} has no native backend here", "framework")
     if workload.precision == "fp8" and perf.fp8_tflops is None:
@@ -219,7 +248,7 @@ def _sizes(venue: Venue, workload: Workload) -> list[tuple[int, str | None]]:
     cap = min(workload.constraints.max_chips, venue.max_chips or workload.constraints.max_chips)
     if venue.topologies:
         return [(n, topo) for topo, n in venue.topologies if n <= cap]
-    sizes = []
+    sizes: list[tuple[int, str | None]] = []
     n = 1 if venue.max_chips is not None else venue.chips_per_instance
     while n <= cap:
         sizes.append((n, None))
@@ -264,7 +293,10 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
             shapes = tuple(n for n in (1, 2, 4, 8) if n <= venue.chips_per_instance)
         try:
             est = estimate_serving(
-                workload, venue.accelerator, venue.usd_per_chip_hour, shapes,
+                workload,
+                venue.accelerator,
+                venue.usd_per_chip_hour,
+                shapes,
                 billing_unit=1 if venue.target == "onprem" else venue.chips_per_instance,
             )
         except NotEstimable as exc:
@@ -289,7 +321,8 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
     if not sizes:
         top = max((n for n, _ in _sizes(venue, workload)), default=0)
         return None, Elimination(
-            label, f"does not fit: needs ≥{needed} chips for weights and optimiser state, largest size here is {top}",
+            label,
+            f"does not fit: needs ≥{needed} chips for weights and optimiser state, largest size here is {top}",
             "memory",
         )
     for n, topo in sizes:
@@ -328,6 +361,11 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
         cmin = min(o.estimate.cost_usd or 0 for o in candidates) or 1.0
         tmin = min(o.estimate.time_hours for o in candidates) or 1.0
         best = min(candidates, key=lambda o: (o.estimate.cost_usd or 0) / cmin + o.estimate.time_hours / tmin)
+    elif workload.objective == "cost":
+        # Sizes within 2% of the cheapest are a tie on cost; the smallest is easiest to get.
+        cheapest_cost = min(o.estimate.cost_usd or 0 for o in candidates)
+        near = [o for o in candidates if (o.estimate.cost_usd or 0) <= cheapest_cost * 1.02]
+        best = min(near, key=lambda o: o.estimate.chips)
     else:
         best = min(candidates, key=lambda o: _score(o, workload.objective))
     return best, None

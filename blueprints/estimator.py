@@ -135,7 +135,7 @@ def _training_assumptions(workload: Workload, model: UtilisationModel, accelerat
         what = "16 bytes/param" if workload.method == "full" or workload.kind == "training" else workload.method
         notes.append(
             f"memory: {state:.0f} GB of weights/optimiser state ({what}; {SOURCES['ZeRO 16 bytes/param']}) "
-            f"sharded over {chips} chips; {int((1 - MEMORY_HEADROOM) * 100)}% of each chip kept for activations "
+            f"sharded over {chips} chips; {round((1 - MEMORY_HEADROOM) * 100)}% of each chip kept for activations "
             "(assumption)"
         )
     return notes
@@ -201,8 +201,10 @@ def estimate_serving(
     weight_bytes = workload.params * WEIGHT_BYTES[workload.precision]
     bw = per_replica * perf.memory_bandwidth_gbps * 1e9 * BANDWIDTH_EFFICIENCY
 
+    n_params = workload.params
+
     def step_s(batch: int) -> float:
-        compute = 2 * workload.params * batch / (achieved_tflops(model, perf, workload.precision, per_replica) * 1e12)
+        compute = 2 * n_params * batch / (achieved_tflops(model, perf, workload.precision, per_replica) * 1e12)
         return max(weight_bytes / bw, compute / per_replica)
 
     batch = workload.batch
@@ -225,7 +227,7 @@ def estimate_serving(
         f"{perf.memory_bandwidth_gbps:g} GB/s × {BANDWIDTH_EFFICIENCY} achievable, assumption) "
         f"({perf.sources[0]})",
         f"batch {batch} concurrent sequences per replica; {tps_replica:.0f} tokens/s per replica",
-        f"{per_replica} chip(s) per replica hold the weights + {int((SERVING_MEMORY_OVERHEAD - 1) * 100)}% "
+        f"{per_replica} chip(s) per replica hold the weights + {round((SERVING_MEMORY_OVERHEAD - 1) * 100)}% "
         "for KV cache and runtime (assumption)",
         f"{replicas} replica(s) packed into {chips // billing_unit} instance(s) of {billing_unit} chip(s); "
         f"priced for {hours:g} h",

@@ -28,7 +28,9 @@ class Line:
 
 
 def _yaml_value(value: object) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=200).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=200).strip().removesuffix("...").strip()
+    )
 
 
 def pool_for(option: Option, name: str) -> dict[str, object]:
@@ -67,42 +69,59 @@ def stack_config(option: Option, workload: Workload, extra: dict[str, object] | 
     if v.target == "gcp":
         project = extra.pop("project", "my-gcp-project")
         lines.append(Line(f"gcp:project: {project}", "your GCP project id (replace before `pulumi up`)"))
-    lines.append(Line(f"aistack:target: {v.target}", f"{v.accelerator} on {v.target} ranked first for objective {workload.objective}"))
+    lines.append(
+        Line(
+            f"aistack:target: {v.target}",
+            f"{v.accelerator} on {v.target} ranked first for objective {workload.objective}",
+        )
+    )
     lines.append(Line(f"aistack:region: {v.region}", _region_reason(option, workload)))
     if option.topology:
         zone = tpu_zone(v.accelerator, v.region)
-        lines.append(Line(f"aistack:zones: [{zone}]", f"a zone offering {v.accelerator} (TPU pools use the first zone)"))
+        lines.append(
+            Line(f"aistack:zones: [{zone}]", f"a zone offering {v.accelerator} (TPU pools use the first zone)")
+        )
     if v.target == "onprem":
         system = next(s for s in workload.constraints.onprem if s.name == v.region)
         if system.country:
             lines.append(Line(f"aistack:country: {system.country}", "site country, checked for GDPR residency"))
-        lines.append(Line(
-            "aistack:cluster: " + _yaml_value({"kubeconfig": extra.pop("kubeconfig", "~/.kube/config")}),
-            "the existing cluster aistack deploys onto",
-        ))
-        lines.append(Line(
-            "aistack:onprem: " + _yaml_value({"volumes": "local-path"}),
-            "node-local volumes until you name the site's storage class (existing)",
-        ))
+        lines.append(
+            Line(
+                "aistack:cluster: " + _yaml_value({"kubeconfig": extra.pop("kubeconfig", "~/.kube/config")}),
+                "the existing cluster aistack deploys onto",
+            )
+        )
+        lines.append(
+            Line(
+                "aistack:onprem: " + _yaml_value({"volumes": "local-path"}),
+                "node-local volumes until you name the site's storage class (existing)",
+            )
+        )
     if workload.constraints.compliance != "standard":
-        lines.append(Line(
-            f"aistack:compliance: {workload.constraints.compliance}",
-            f"the workload's compliance profile ({workload.constraints.compliance}) enforces residency, "
-            "customer-managed keys and audit logs",
-        ))
+        lines.append(
+            Line(
+                f"aistack:compliance: {workload.constraints.compliance}",
+                f"the workload's compliance profile ({workload.constraints.compliance}) enforces residency, "
+                "customer-managed keys and audit logs",
+            )
+        )
     pool_name = str(extra.pop("pool_name", _pool_name(v.accelerator)))
     pool = pool_for(option, pool_name)
     spot = "; spot because the workload tolerates preemption and it is cheaper" if v.spot else ""
-    lines.append(Line(
-        "aistack:accelerator_pools: " + _yaml_value([pool]),
-        f"{e.chips} × {v.accelerator} ({option.topology or v.instance}), scale-to-zero{spot}",
-    ))
+    lines.append(
+        Line(
+            "aistack:accelerator_pools: " + _yaml_value([pool]),
+            f"{e.chips} × {v.accelerator} ({option.topology or v.instance}), scale-to-zero{spot}",
+        )
+    )
     team = str(extra.pop("team", "ml"))
     quota = int(pool["count"]) * int(pool["max_nodes"])  # type: ignore[call-overload]
-    lines.append(Line(
-        "aistack:teams: " + _yaml_value([{"name": team, "quotas": {pool_name: quota}}]),
-        f"one team owning the whole pool ({quota} chips); add teams to share it through Kueue",
-    ))
+    lines.append(
+        Line(
+            "aistack:teams: " + _yaml_value([{"name": team, "quotas": {pool_name: quota}}]),
+            f"one team owning the whole pool ({quota} chips); add teams to share it through Kueue",
+        )
+    )
     for key, value in extra.items():
         lines.append(Line(f"aistack:{key}: {_yaml_value(value)}", "from the named blueprint"))
     return lines

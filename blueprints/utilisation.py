@@ -36,7 +36,7 @@ class UtilisationModel:
     alpha: float  # scaling loss per doubling past one node
 
 
-class NotEstimable(ValueError):
+class NotEstimable(ValueError):  # noqa: N818 — reads as a verdict: "not estimable: <why>"
     """The catalog lacks a figure the estimate needs; the message names it."""
 
 
@@ -77,10 +77,10 @@ def achieved_tflops(model: UtilisationModel, perf: Performance, precision: str, 
         raise NotEstimable("no FP8 data path")
     balance = (perf.memory_bandwidth_gbps / p16) / REFERENCE_BYTES_PER_FLOP
     speed = model.fp8_speedup if precision == "fp8" else 1.0
-    value = p16 * model.m0 * balance**model.gamma * speed * scaling_efficiency(model, chips)
+    value = float(p16 * model.m0 * balance**model.gamma * speed * scaling_efficiency(model, chips))
     return min(value, peak_tflops(perf, precision) * MAX_MFU)
 
 
 def mfu(model: UtilisationModel, perf: Performance, precision: str, chips: int) -> float:
     """Model FLOPs utilisation against the dense peak of the precision used."""
-    return achieved_tflops(model, perf, precision, chips) / peak_tflops(perf, precision)
+    return float(achieved_tflops(model, perf, precision, chips) / peak_tflops(perf, precision))

@@ -50,7 +50,9 @@ class Constraints(_Model):
     clouds: tuple[Cloud, ...] = Field(default=("gcp", "aws", "onprem"), description="Allowed targets.")
     spot_ok: bool = Field(default=False, description="Spot/preemptible capacity is acceptable. Default: false.")
     max_chips: int = Field(
-        default=512, gt=0, le=16384,
+        default=512,
+        gt=0,
+        le=16384,
         description="Largest job considered; bigger ones need reservations. Default: 512.",
     )
     onprem: tuple[OnPremSystem, ...] = Field(default=(), description="Owned hardware to consider.")
@@ -89,12 +91,11 @@ class Workload(_Model):
                 raise ValueError("precision int8 is for serving. To fix: train in bf16 or fp8.")
         if self.kind == "fine-tuning" and self.params is None:
             raise ValueError("fine-tuning needs `params` to size memory. To fix: add `params: 7e9`.")
-        if self.kind == "serving":
-            if self.params is None or self.target_tokens_per_s is None:
-                raise ValueError(
-                    "serving needs `params` and `target_tokens_per_s`. To fix: add e.g. "
-                    "`params: 8e9` and `target_tokens_per_s: 2000`."
-                )
+        if self.kind == "serving" and (self.params is None or self.target_tokens_per_s is None):
+            raise ValueError(
+                "serving needs `params` and `target_tokens_per_s`. To fix: add e.g. "
+                "`params: 8e9` and `target_tokens_per_s: 2000`."
+            )
         return self
 
     @property

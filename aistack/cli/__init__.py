@@ -14,9 +14,11 @@ from .drift import drift
 from .local import app as local_app
 from .manifests import manifests
 from .plan import plan_cmd
+from .recommend import calibration_cmd, estimate, recommend
 from .upstreams import upstreams
 from .validate import validate
 from .verify_nodes import verify_nodes
+from .wizard import wizard
 
 app = typer.Typer(
     name="aistack",
@@ -32,6 +34,10 @@ app.command("upstreams")(upstreams)
 app.command("verify-nodes")(verify_nodes)
 app.command("check")(check)
 app.command("drift")(drift)
+app.command("recommend")(recommend)
+app.command("estimate")(estimate)
+app.command("calibration")(calibration_cmd)
+app.command("wizard")(wizard)
 app.add_typer(local_app, name="local")
 
 

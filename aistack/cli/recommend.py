@@ -1,0 +1,192 @@
+"""`aistack recommend`, `aistack estimate` and `aistack calibration`: the decision blueprint's CLI.
+
+JSON contracts (relied on by scripts; keep them stable):
+  recommend --json  {"options": [{target, region, accelerator, count, time_hours, cost_usd, spot, why, ...}],
+                     "eliminated": [{option, reason, ...}]}   exit 1 when options is empty
+  estimate --json   {"time_hours", "cost_usd", "mfu", "assumptions", ...}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from blueprints import calibration, catalog, decide, workload
+from blueprints.estimator import estimate_training
+from blueprints.utilisation import NotEstimable
+
+from .common import EXIT_FOUND, EXIT_INVALID, console, err
+
+
+def options_table(decision: decide.Decision, title: str = "Ranked options") -> Table:
+    serving = decision.workload.kind == "serving"
+    table = Table(title=title, title_justify="left")
+    for col in ("#", "accelerator", "where", "chips", "hours", "USD", "MFU"):
+        table.add_column(col, justify="right" if col in ("#", "chips", "hours", "USD", "MFU") else "left")
+    for i, o in enumerate(decision.options, 1):
+        e = o.estimate
+        where = f"{o.venue.target} {o.venue.region}" + (" spot" if o.venue.spot else "")
+        hours = f"{e.time_hours:,.0f}*" if serving else f"{e.time_hours:,.1f}"
+        cost = "?" if e.cost_usd is None else f"{e.cost_usd:,.0f}"
+        table.add_row(str(i), o.venue.accelerator, where, str(e.chips), hours, cost, f"{e.mfu:.0%}")
+    if serving:
+        table.caption = "* serving: hours priced (duration_hours), not a run time"
+    return table
+
+
+def print_decision(decision: decide.Decision, show_eliminated: int = 12) -> None:
+    if decision.options:
+        console.print(options_table(decision))
+        for i, o in enumerate(decision.options, 1):
+            console.print(f"  [bold]{i}[/] {o.why.split('; ', 1)[-1]}")
+        risks = {r for o in decision.options[:3] for r in o.risks}
+        for r in sorted(risks):
+            console.print(f"  [yellow]risk[/] {r}")
+    gone = Table(title=f"Eliminated ({len(decision.eliminated)})", title_justify="left")
+    gone.add_column("option")
+    gone.add_column("reason")
+    order = ("framework", "precision", "compliance", "deadline", "budget", "memory", "regions", "clouds", "spot")
+    ranked = sorted(decision.eliminated, key=lambda e: order.index(e.constraint) if e.constraint in order else 99)
+    for e in ranked[:show_eliminated]:
+        gone.add_row(e.option, e.reason)
+    if len(ranked) > show_eliminated:
+        gone.add_row(f"… {len(ranked) - show_eliminated} more", "use --json for all")
+    console.print(gone)
+
+
+def recommend(
+    workload_file: Annotated[Path, typer.Option("--workload", help="Workload YAML (see docs/decision.md).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON contract instead of tables.")] = False,
+    limit: Annotated[int, typer.Option(help="How many ranked options to show.")] = 10,
+) -> None:
+    """Rank where and on what to run a workload, with time, cost, reasons and eliminations."""
+    try:
+        wl = workload.load(workload_file)
+    except workload.WorkloadError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_INVALID) from None
+    decision = decide.decide(wl, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(decision.as_json(), indent=2))
+    else:
+        print_decision(decision)
+    if not decision.options:
+        err.print("[red]No option satisfies the constraints.[/] To fix:")
+        for line in decision.relax:
+            err.print(f"  • {line}")
+        raise typer.Exit(EXIT_FOUND)
+
+
+def _cheapest_price(accelerator: str, region: str | None, spot: bool) -> tuple[float | None, str]:
+    prices = []
+    for o in catalog.offerings().offerings:
+        if o.accelerator != accelerator or (region and o.region != region):
+            continue
+        price = o.spot if spot else o.on_demand
+        if price is not None:
+            prices.append((price / o.chips, f"{o.target} {o.region} {o.instance}{' spot' if spot else ''}"))
+    if not prices:
+        return None, "no sourced price for this accelerator" + (f" in {region}" if region else "")
+    return min(prices)
+
+
+def estimate(
+    accelerator: Annotated[str, typer.Option(help="Catalog id, e.g. nvidia-h100-80gb.")],
+    count: Annotated[int, typer.Option(min=1, help="Chips.")],
+    flops: Annotated[float | None, typer.Option(help="Total training FLOPs.")] = None,
+    params: Annotated[float | None, typer.Option(help="Model parameters (with --tokens).")] = None,
+    tokens: Annotated[float | None, typer.Option(help="Training tokens (with --params).")] = None,
+    precision: Annotated[str, typer.Option(help="bf16 | fp8 | fp16.")] = "bf16",
+    region: Annotated[str | None, typer.Option(help="Price in this region. Default: cheapest sourced.")] = None,
+    spot: Annotated[bool, typer.Option(help="Use the spot price.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {time_hours, cost_usd, mfu, assumptions}.")] = False,
+) -> None:
+    """Estimate time and cost of a training run on COUNT chips of ACCELERATOR."""
+    if (flops is None) == (params is None or tokens is None):
+        err.print(
+            "[red]Give either --flops, or both --params and --tokens.[/] To fix: e.g. --params 7e9 --tokens 1.4e11"
+        )
+        raise typer.Exit(EXIT_INVALID)
+    if catalog.accelerators().get(accelerator) is None:
+        import difflib
+
+        ids = catalog.accelerators().ids
+        close = [i for i in ids if i.startswith(accelerator)] or difflib.get_close_matches(accelerator, ids, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        err.print(
+            f"[red]unknown accelerator {accelerator!r}.[/]{hint} To fix: one of {', '.join(catalog.accelerators().ids)}"
+        )
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        wl = workload.parse(
+            {"kind": "training", "flops": flops, "params": params, "tokens": tokens, "precision": precision},
+            "arguments",
+        )
+        price, where = _cheapest_price(accelerator, region, spot)
+        est = estimate_training(wl, accelerator, count, price, None)
+    except (workload.WorkloadError, NotEstimable) as exc:
+        err.print(f"[red]cannot estimate: {exc}[/]")
+        raise typer.Exit(EXIT_INVALID) from None
+    out = est.as_json()
+    out["assumptions"] = [*est.assumptions, f"price source: {where}"]
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    cost = "unknown (no sourced price)" if est.cost_usd is None else f"${est.cost_usd:,.0f}"
+    console.print(f"[bold]{count} × {accelerator}[/]: {est.time_hours:,.1f} h, {cost}, MFU {est.mfu:.0%}")
+    for a in [*est.assumptions, f"price source: {where}"]:
+        console.print(f"  · {a}")
+
+
+def calibration_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+) -> None:
+    """Show how well the utilisation model predicts published MLPerf results (leave-one-out)."""
+    report = calibration.check()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "model": report.model.__dict__,
+                    "median_abs_error": report.median_abs_error,
+                    "ranking_accuracy": report.ranking_accuracy,
+                    "rows": [
+                        {
+                            "round": c.row.result.round,
+                            "accelerator": c.row.result.accelerator,
+                            "chips": c.row.result.chips,
+                            "minutes": c.row.result.minutes,
+                            "predicted_minutes": round(c.predicted_minutes, 3),
+                            "error": round(c.error, 4),
+                            "source": c.row.result.source,
+                        }
+                        for c in report.rows
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title="MLPerf Training GPT-3 175B: published vs predicted (leave-one-out)", title_justify="left")
+    for col in ("round", "accelerator", "chips", "precision", "published min", "predicted min", "error"):
+        table.add_column(col, justify="right" if "min" in col or col in ("chips", "error") else "left")
+    for c in report.rows:
+        r = c.row.result
+        table.add_row(
+            r.round,
+            r.accelerator,
+            str(r.chips),
+            r.precision,
+            f"{r.minutes:g}",
+            f"{c.predicted_minutes:.2f}",
+            f"{c.error:+.1%}",
+        )
+    console.print(table)
+    console.print(
+        f"median |error| {report.median_abs_error:.1%} (goal ≤ 25%); pairwise ranking "
+        f"{report.ranking_right}/{report.ranking_pairs} = {report.ranking_accuracy:.0%} (goal ≥ 90%)"
+    )
