@@ -9,6 +9,7 @@ budget allows when time matters, the best cost×time product when balanced — t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from . import catalog
@@ -134,34 +135,21 @@ def venues(workload: Workload) -> tuple[list[Venue], list[Elimination]]:
     for o in catalog.offerings().offerings:
         priced.add(o.accelerator)
         topologies = _tpu_topologies(o.accelerator) if o.accelerator.startswith("tpu-") else ()
-        found.append(
-            Venue(
-                o.target,
-                o.region,
-                o.accelerator,
-                o.instance,
-                o.chips,
-                o.on_demand / o.chips,
-                False,
-                o.source,
-                topologies=topologies,
-            )
-        )
-        spot = o.spot
-        if spot is not None:
-            found.append(
-                Venue(
-                    o.target,
-                    o.region,
-                    o.accelerator,
-                    o.instance,
-                    o.chips,
-                    spot / o.chips,
-                    True,
-                    o.source,
-                    topologies=topologies,
+        for price, spot in ((o.on_demand, False), (o.spot, True)):
+            if price is not None:
+                found.append(
+                    Venue(
+                        o.target,
+                        o.region,
+                        o.accelerator,
+                        o.instance,
+                        o.chips,
+                        price / o.chips,
+                        spot,
+                        o.source,
+                        topologies=topologies,
+                    )
                 )
-            )
     for system in workload.constraints.onprem:
         label = f"{system.accelerator} on onprem ({system.name})"
         try:
@@ -284,6 +272,13 @@ def _score(option: Option, objective: str) -> tuple[float, float]:
     return (cost * time, cost)
 
 
+def _balanced_key(options: list[Option]) -> Callable[[Option], float]:
+    """Cost and time, each as a multiple of the best among `options`, summed."""
+    cmin = min(o.estimate.cost_usd or 0 for o in options) or 1.0
+    tmin = min(o.estimate.time_hours for o in options) or 1.0
+    return lambda o: (o.estimate.cost_usd or 0) / cmin + o.estimate.time_hours / tmin
+
+
 def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimination | None]:
     c = workload.constraints
     label = venue.label
@@ -358,9 +353,7 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
             )
         return None, Elimination(label, "no size meets both the deadline and the budget", "deadline")
     if workload.objective == "balanced":
-        cmin = min(o.estimate.cost_usd or 0 for o in candidates) or 1.0
-        tmin = min(o.estimate.time_hours for o in candidates) or 1.0
-        best = min(candidates, key=lambda o: (o.estimate.cost_usd or 0) / cmin + o.estimate.time_hours / tmin)
+        best = min(candidates, key=_balanced_key(candidates))
     elif workload.objective == "cost":
         # Sizes within 2% of the cheapest are a tie on cost; the smallest is easiest to get.
         cheapest_cost = min(o.estimate.cost_usd or 0 for o in candidates)
@@ -390,6 +383,14 @@ def _why(option: Option, rank: int, best: Option, objective: str) -> str:
 
 def decide(workload: Workload, limit: int = 10) -> Decision:
     """Rank every feasible way to run the workload; say why each other way is out."""
+    decision = _rank(workload, limit)
+    if decision.options:
+        return decision
+    return replace(decision, relax=relaxations(workload))
+
+
+def _rank(workload: Workload, limit: int) -> Decision:
+    """The ranking alone: relaxations() calls this, so a relaxed search never searches relaxations again."""
     places, eliminated = venues(workload)
     options: list[Option] = []
     for venue in places:
@@ -411,14 +412,11 @@ def decide(workload: Workload, limit: int = 10) -> Decision:
             unique.append(o)
     options = unique
     if workload.objective == "balanced" and options:
-        cmin = min(o.estimate.cost_usd or 0 for o in options) or 1.0
-        tmin = min(o.estimate.time_hours for o in options) or 1.0
-        options.sort(key=lambda o: (o.estimate.cost_usd or 0) / cmin + o.estimate.time_hours / tmin)
+        options.sort(key=_balanced_key(options))
     ranked = tuple(
         replace(o, why=_why(o, i + 1, options[0], workload.objective)) for i, o in enumerate(options[:limit])
     )
-    relax = () if ranked else relaxations(workload)
-    return Decision(workload, ranked, tuple(eliminated), relax)
+    return Decision(workload, ranked, tuple(eliminated))
 
 
 RELAXABLE = ("deadline_hours", "budget_usd", "regions", "clouds", "compliance", "spot_ok", "max_chips")
@@ -441,7 +439,7 @@ def relaxations(workload: Workload) -> tuple[str, ...]:
         if getattr(c, name) == defaults[name]:
             continue
         looser = workload.model_copy(update={"constraints": c.model_copy(update={name: defaults[name]})})
-        found = decide(looser, limit=1).options
+        found = _rank(looser, limit=1).options
         if found:
             best = found[0]
             e = best.estimate

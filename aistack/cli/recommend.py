@@ -131,14 +131,14 @@ def estimate(
     except (workload.WorkloadError, NotEstimable) as exc:
         err.print(f"[red]cannot estimate: {exc}[/]")
         raise typer.Exit(EXIT_INVALID) from None
-    out = est.as_json()
-    out["assumptions"] = [*est.assumptions, f"price source: {where}"]
+    notes = [*est.assumptions, f"price source: {where}"]
+    out = est.as_json() | {"assumptions": notes}
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
     cost = "unknown (no sourced price)" if est.cost_usd is None else f"${est.cost_usd:,.0f}"
     console.print(f"[bold]{count} × {accelerator}[/]: {est.time_hours:,.1f} h, {cost}, MFU {est.mfu:.0%}")
-    for a in [*est.assumptions, f"price source: {where}"]:
+    for a in notes:
         console.print(f"  · {a}")
 
 
