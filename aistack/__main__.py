@@ -1,3 +1,5 @@
+import sys
+
 from aistack.cli import main
 
-main()
+sys.exit(main())

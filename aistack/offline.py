@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -209,6 +210,13 @@ def config_for_engine(config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
+def engine_secret_keys(paths: tuple[str, ...]) -> list[str]:
+    """Secret config keys as the engine lists them: a structured key with a secure value anywhere inside
+    (``aistack:alert_credentials.oncall``) is a secret as a whole (``aistack:alert_credentials``)."""
+    tops = {f"{ns}:{re.split(r'[.[]', rest, maxsplit=1)[0]}" for ns, _, rest in (p.partition(":") for p in paths)}
+    return sorted(set(paths) | tops)
+
+
 def _offline_nodes(source: Any) -> Any:
     return lambda spec: source
 
@@ -230,7 +238,7 @@ def plan(loaded: LoadedStack) -> Plan:
     set_root_resource(None)  # type: ignore[arg-type]
     SETTINGS.rpc_manager.clear()
     mocks.set_mocks(mock, project=PROJECT, stack=loaded.name, preview=True, monitor=monitor, logger=logger)
-    set_all_config(config_for_engine(loaded.config), list(loaded.secret_keys))
+    set_all_config(config_for_engine(loaded.config), engine_secret_keys(loaded.secret_keys))
 
     def program() -> None:
         main()

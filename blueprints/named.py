@@ -25,6 +25,8 @@ def names() -> list[str]:
 
 
 def load(name: str) -> Blueprint:
+    if name not in names():  # a name, never a path: checked against the shipped list before any look-up
+        raise wl.WorkloadError(f"no blueprint named {name!r}. To fix: use one of {', '.join(names())}.")
     path = resources.files(__package__).joinpath(f"{name}.yaml")
     if not path.is_file():
         raise wl.WorkloadError(f"no blueprint named {name!r}. To fix: use one of {', '.join(names())}.")

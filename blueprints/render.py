@@ -21,16 +21,29 @@ from .workload import Workload
 TEMPLATE = "stack.yaml.j2"
 
 
+def _yaml_value(value: object) -> str:
+    """One value as a single line of YAML, emitted by the serializer: whatever text a user typed
+    (a newline, a '#', a ': ') stays inside the value and can never add a key."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=100_000).strip()
+    return text.removesuffix("...").strip()
+
+
+def oneline(text: object) -> str:
+    """Text for a `# comment` line: newlines and control characters folded into spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+
+
 @dataclass(frozen=True)
 class Line:
-    text: str
+    """One config key of the stack file: its value is data, serialized, never pasted text."""
+
+    key: str
+    value: object
     comment: str = ""
 
-
-def _yaml_value(value: object) -> str:
-    return (
-        yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=200).strip().removesuffix("...").strip()
-    )
+    @property
+    def text(self) -> str:
+        return f"{self.key}: {_yaml_value(self.value)}"
 
 
 def pool_for(option: Option, name: str) -> dict[str, object]:
@@ -68,39 +81,41 @@ def stack_config(option: Option, workload: Workload, extra: dict[str, object] | 
     lines: list[Line] = []
     if v.target == "gcp":
         project = extra.pop("project", "my-gcp-project")
-        lines.append(Line(f"gcp:project: {project}", "your GCP project id (replace before `pulumi up`)"))
+        lines.append(Line("gcp:project", project, "your GCP project id (replace before `pulumi up`)"))
     lines.append(
         Line(
-            f"aistack:target: {v.target}",
+            "aistack:target",
+            v.target,
             f"{v.accelerator} on {v.target} ranked first for objective {workload.objective}",
         )
     )
-    lines.append(Line(f"aistack:region: {v.region}", _region_reason(option, workload)))
+    lines.append(Line("aistack:region", v.region, _region_reason(option, workload)))
     if option.topology:
         zone = tpu_zone(v.accelerator, v.region)
-        lines.append(
-            Line(f"aistack:zones: [{zone}]", f"a zone offering {v.accelerator} (TPU pools use the first zone)")
-        )
+        lines.append(Line("aistack:zones", [zone], f"a zone offering {v.accelerator} (TPU pools use the first zone)"))
     if v.target == "onprem":
         system = next(s for s in workload.constraints.onprem if s.name == v.region)
         if system.country:
-            lines.append(Line(f"aistack:country: {system.country}", "site country, checked for GDPR residency"))
+            lines.append(Line("aistack:country", system.country, "site country, checked for GDPR residency"))
         lines.append(
             Line(
-                "aistack:cluster: " + _yaml_value({"kubeconfig": extra.pop("kubeconfig", "~/.kube/config")}),
+                "aistack:cluster",
+                {"kubeconfig": extra.pop("kubeconfig", "~/.kube/config")},
                 "the existing cluster aistack deploys onto",
             )
         )
         lines.append(
             Line(
-                "aistack:onprem: " + _yaml_value({"volumes": "local-path"}),
+                "aistack:onprem",
+                {"volumes": "local-path"},
                 "node-local volumes until you name the site's storage class (existing)",
             )
         )
     if workload.constraints.compliance != "standard":
         lines.append(
             Line(
-                f"aistack:compliance: {workload.constraints.compliance}",
+                "aistack:compliance",
+                workload.constraints.compliance,
                 f"the workload's compliance profile ({workload.constraints.compliance}) enforces residency, "
                 "customer-managed keys and audit logs",
             )
@@ -110,7 +125,8 @@ def stack_config(option: Option, workload: Workload, extra: dict[str, object] | 
     spot = "; spot because the workload tolerates preemption and it is cheaper" if v.spot else ""
     lines.append(
         Line(
-            "aistack:accelerator_pools: " + _yaml_value([pool]),
+            "aistack:accelerator_pools",
+            [pool],
             f"{e.chips} × {v.accelerator} ({option.topology or v.instance}), scale-to-zero{spot}",
         )
     )
@@ -118,12 +134,13 @@ def stack_config(option: Option, workload: Workload, extra: dict[str, object] | 
     quota = int(pool["count"]) * int(pool["max_nodes"])  # type: ignore[call-overload]
     lines.append(
         Line(
-            "aistack:teams: " + _yaml_value([{"name": team, "quotas": {pool_name: quota}}]),
+            "aistack:teams",
+            [{"name": team, "quotas": {pool_name: quota}}],
             f"one team owning the whole pool ({quota} chips); add teams to share it through Kueue",
         )
     )
     for key, value in extra.items():
-        lines.append(Line(f"aistack:{key}: {_yaml_value(value)}", "from the named blueprint"))
+        lines.append(Line(f"aistack:{key}", value, "from the named blueprint"))
     return lines
 
 
@@ -146,10 +163,11 @@ def _region_reason(option: Option, workload: Workload) -> str:
 def render(option: Option, workload: Workload, title: str, command: str, extra: dict[str, object] | None = None) -> str:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: resources.files(__package__).joinpath("templates", name).read_text()),
-        autoescape=False,  # YAML, not HTML
+        autoescape=False,  # YAML, not HTML: values arrive already serialized (Line.text), comments via `oneline`
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["oneline"] = oneline
     e = option.estimate
     cost = "unknown" if e.cost_usd is None else f"${e.cost_usd:,.0f}"
     return env.get_template(TEMPLATE).render(

@@ -7,10 +7,21 @@ stack spec does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from components.spec import safe_yaml
+from components.spec.errors import SpecError
 
 Kind = Literal["training", "fine-tuning", "serving"]
 Precision = Literal["bf16", "fp8", "fp16", "int8"]
@@ -19,8 +30,19 @@ Objective = Literal["cost", "time", "balanced"]
 Cloud = Literal["gcp", "aws", "onprem"]
 
 
+def _not_bool(value: object) -> object:
+    # YAML reads 7e9 as text, so numbers stay lax (pydantic parses "7e9"); but `params: yes` is not 1.
+    if isinstance(value, bool):
+        raise ValueError("true/false is not a number; write a number such as 7e9")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: `.inf`/`nan` are errors, so every estimate stays finite and strict JSON.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class OnPremSystem(_Model):
@@ -28,28 +50,34 @@ class OnPremSystem(_Model):
 
     name: str = Field(default="onprem", description="Label for the site or system, e.g. fra-dgx.")
     accelerator: str = Field(description="Catalog id of the chips, e.g. nvidia-h100-80gb.")
-    count: int = Field(gt=0, description="Chips available to this workload.")
-    purchase_usd: float = Field(gt=0, description="Purchase price of those chips' servers and network, USD.")
-    amortisation_years: float = Field(default=4, gt=0, le=10, description="Straight-line write-off. Default: 4.")
-    power_usd_per_kwh: float = Field(default=0.15, ge=0, description="Electricity price, USD/kWh. Default: 0.15.")
-    pue: float = Field(default=1.4, ge=1, le=3, description="Data-centre power usage effectiveness. Default: 1.4.")
-    host_power_w_per_chip: float = Field(
+    count: StrictInt = Field(gt=0, le=1_000_000, description="Chips available to this workload.")
+    purchase_usd: Number = Field(gt=0, le=1e12, description="Purchase price of those chips' servers and network, USD.")
+    amortisation_years: Number = Field(default=4, gt=0, le=10, description="Straight-line write-off. Default: 4.")
+    power_usd_per_kwh: Number = Field(
+        default=0.15, ge=0, le=10, description="Electricity price, USD/kWh. Default: 0.15."
+    )
+    pue: Number = Field(default=1.4, ge=1, le=3, description="Data-centre power usage effectiveness. Default: 1.4.")
+    host_power_w_per_chip: Number = Field(
         default=0, ge=0, description="Extra server power (CPUs, NICs, fans) per chip, W. Default: 0 (chips only)."
     )
-    ops_usd_per_year: float = Field(default=0, ge=0, description="Space, support, staff share, USD/year. Default: 0.")
+    ops_usd_per_year: Number = Field(
+        default=0, ge=0, le=1e10, description="Space, support, staff share, USD/year. Default: 0."
+    )
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO country of the site (GDPR).")
 
 
 class Constraints(_Model):
-    deadline_hours: float | None = Field(default=None, gt=0, description="Wall-clock limit. Default: none.")
-    budget_usd: float | None = Field(default=None, gt=0, description="Spend limit for the whole run. Default: none.")
+    deadline_hours: Number | None = Field(default=None, gt=0, le=87_600, description="Wall-clock limit. Default: none.")
+    budget_usd: Number | None = Field(
+        default=None, gt=0, le=1e12, description="Spend limit for the whole run. Default: none."
+    )
     compliance: Literal["standard", "hipaa", "gdpr"] = Field(
         default="standard", description="gdpr keeps data in EU/EEA regions and sites. Default: standard."
     )
     regions: tuple[str, ...] = Field(default=(), description="Allowed cloud regions. Default: any.")
     clouds: tuple[Cloud, ...] = Field(default=("gcp", "aws", "onprem"), description="Allowed targets.")
-    spot_ok: bool = Field(default=False, description="Spot/preemptible capacity is acceptable. Default: false.")
-    max_chips: int = Field(
+    spot_ok: StrictBool = Field(default=False, description="Spot/preemptible capacity is acceptable. Default: false.")
+    max_chips: StrictInt = Field(
         default=512,
         gt=0,
         le=16384,
@@ -60,22 +88,30 @@ class Constraints(_Model):
 
 class Workload(_Model):
     kind: Kind = Field(description="training | fine-tuning | serving")
-    params: float | None = Field(default=None, gt=0, description="Model parameters (N).")
-    tokens: float | None = Field(default=None, gt=0, description="Training tokens (D).")
-    flops: float | None = Field(default=None, gt=0, description="Total training FLOPs, instead of params×tokens.")
+    params: Number | None = Field(default=None, gt=0, le=1e14, description="Model parameters (N).")
+    tokens: Number | None = Field(default=None, gt=0, le=1e16, description="Training tokens (D).")
+    flops: Number | None = Field(
+        default=None, gt=0, le=1e30, description="Total training FLOPs, instead of params×tokens."
+    )
     method: Literal["full", "lora", "qlora"] = Field(
         default="lora", description="fine-tuning only: full, lora or qlora. Default: lora."
     )
-    lora_trainable_fraction: float = Field(
+    lora_trainable_fraction: Number = Field(
         default=0.01, gt=0, le=0.5, description="LoRA adapters as a fraction of N. Default: 0.01."
     )
-    target_tokens_per_s: float | None = Field(default=None, gt=0, description="serving: aggregate decode tokens/s.")
-    max_ms_per_token: float | None = Field(default=None, gt=0, description="serving: latency ceiling per token.")
-    batch: int = Field(default=32, ge=1, le=4096, description="serving: concurrent sequences per replica.")
-    duration_hours: float = Field(default=730, gt=0, description="serving: how long to price it. Default: a month.")
+    target_tokens_per_s: Number | None = Field(
+        default=None, gt=0, le=1e9, description="serving: aggregate decode tokens/s."
+    )
+    max_ms_per_token: Number | None = Field(
+        default=None, gt=0, le=1e6, description="serving: latency ceiling per token."
+    )
+    batch: StrictInt = Field(default=32, ge=1, le=4096, description="serving: concurrent sequences per replica.")
+    duration_hours: Number = Field(
+        default=730, gt=0, le=87_600, description="serving: how long to price it. Default: a month."
+    )
     precision: Precision = Field(default="bf16", description="bf16 | fp8 | fp16 | int8. Default: bf16.")
     framework: Framework = Field(default="pytorch", description="jax | pytorch | tensorflow. Default: pytorch.")
-    pytorch_xla: bool = Field(default=False, description="pytorch on TPU through PyTorch/XLA. Default: false.")
+    pytorch_xla: StrictBool = Field(default=False, description="pytorch on TPU through PyTorch/XLA. Default: false.")
     objective: Objective = Field(default="balanced", description="cost | time | balanced. Default: balanced.")
     constraints: Constraints = Field(default_factory=Constraints)
 
@@ -118,18 +154,41 @@ def parse(data: object, origin: str = "workload") -> Workload:
     try:
         return Workload.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(file)"
-            lines.append(f"  {where}: {e['msg']}")
+        lines = [f"  {_describe(e)}" for e in exc.errors(include_url=False)]
         raise WorkloadError(f"{origin} is not a valid workload:\n" + "\n".join(lines)) from None
 
 
+def _describe(e: Any) -> str:
+    """One pydantic error as `field: what is wrong (got X). To fix: what the field takes.`"""
+    loc = [p for p in e["loc"] if p != "__root__"]
+    where = ".".join(str(p) for p in loc) or "(file)"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if "To fix:" in msg:
+        return f"{where}: {msg}"
+    value = e.get("input")
+    got = "" if isinstance(value, (dict, list)) or e["type"] == "missing" else f" (got {str(value)[:40]!r})"
+    model: type[BaseModel] = Workload
+    for part in loc[:-1]:
+        model = {"constraints": Constraints, "onprem": OnPremSystem}.get(str(part), model)
+    info = model.model_fields.get(str(loc[-1])) if loc else None
+    what = info.description if info is not None and info.description else "see docs/decision.md"
+    ctx = e.get("ctx") or {}
+    bound = next(((word, ctx[k]) for k, word in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")) if k in ctx), None)
+    if e["type"] == "extra_forbidden":
+        import difflib
+
+        close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+        fix = f"did you mean '{close[0]}'?" if close else "valid keys: " + ", ".join(model.model_fields) + "."
+        return f"{where}: unknown key. To fix: {fix}"
+    name = where.rsplit(".", 1)[-1]
+    fix = f"use a value {bound[0]} {bound[1]:g} ({name}: {what})" if bound else f"{name} takes: {what}"
+    return f"{where}: {msg}{got}. To fix: {fix}"
+
+
 def load(path: Path) -> Workload:
+    """Read a workload file through the bounded YAML reader (no alias bombs, duplicate keys or .inf)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WorkloadError(f"{path}: no such file. To fix: pass the path of a workload YAML.") from None
-    except yaml.YAMLError as exc:
-        raise WorkloadError(f"{path}: not YAML ({exc}).") from None
+        data = safe_yaml.load_file(path, "workload file")
+    except SpecError as exc:
+        raise WorkloadError("; ".join(str(i) for i in exc.issues)) from None
     return parse(data, str(path))

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import naming
 from .sources import chart_source
 from .spec import StackSpec
 
@@ -28,7 +29,9 @@ def install_chart(
     Helm v4 Chart renders the chart and registers every object as its own resource, so drift
     detection and ``pulumi destroy`` see each one, unlike a Helm release. ``release``: the Helm
     release name where objects' names derive from it (default: the resource name). ``include_hooks``:
-    render hook objects (e.g. a post-install Job) as ordinary resources.
+    render hook objects (e.g. a post-install Job) as ordinary resources. Without ``release``, a resource
+    name Helm cannot take as a release name (over 53 characters, from a long stack name) gives way to
+    the chart's own name (naming.helm_release).
     """
     if not spec.upstream.install:
         return None
@@ -40,7 +43,7 @@ def install_chart(
         repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=src.repo) if src.repo else None,
         namespace=namespace,
         values=dict(values),
-        name=release,
+        name=release if release is not None else naming.helm_release(name, key),
         include_hooks=include_hooks,
         opts=opts,
     )

@@ -8,7 +8,14 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
-from .spec.loader import NAMESPACE, SECRET_CONFIG_KEYS, credential_issues
+from .spec.loader import (
+    ALERT_CREDENTIALS_KEY,
+    NAMESPACE,
+    OBJECT_STORE_CREDENTIALS,
+    AlertCredentials,
+    alert_credentials_from_engine,
+    credential_issues,
+)
 from .stack import AiStack
 
 
@@ -24,9 +31,14 @@ def spec_from_config() -> StackSpec:
     source = f"stack {pulumi.get_stack()}"
     try:
         spec = parse_spec(values, source=source)
-        keys = {key: f"{NAMESPACE}:{key}" for key in SECRET_CONFIG_KEYS}
+        keys = {key: f"{NAMESPACE}:{key}" for key in OBJECT_STORE_CREDENTIALS}
         present = {key: is_config_secret(full) for key, full in keys.items() if full in bag}
-        issues = credential_issues(spec, present)
+        alerts = (
+            alert_credentials_from_engine(bag[ALERT_CREDENTIALS_KEY], is_config_secret(ALERT_CREDENTIALS_KEY))
+            if ALERT_CREDENTIALS_KEY in bag
+            else AlertCredentials()
+        )
+        issues = credential_issues(spec, present, alerts)
         if issues:
             raise SpecError(issues, source)
         return spec

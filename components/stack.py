@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from . import naming
 from .handle import TargetHandle
 from .platform import Platform
 from .spec import StackSpec
@@ -24,9 +25,11 @@ class AiStack(pulumi.ComponentResource):
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aistack:index:AiStack", name, None, opts)
         self.spec = spec
-        self.target = build_target(f"{name}-target", spec, pulumi.ResourceOptions(parent=self))
+        self.target = build_target(naming.target_resource_name(name), spec, pulumi.ResourceOptions(parent=self))
         self.handle = self.target.handle
-        self.platform = Platform(f"{name}-platform", spec, self.handle, pulumi.ResourceOptions(parent=self))
+        self.platform = Platform(
+            naming.platform_resource_name(name), spec, self.handle, pulumi.ResourceOptions(parent=self)
+        )
         self.pools = {
             p.pool: {"accelerator": p.accelerator, "resource": p.resource_name, "capacity": p.capacity}
             for p in self.handle.inventory

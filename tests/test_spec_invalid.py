@@ -105,10 +105,10 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "too many replicas",
         pool(1, sharing={"mode": "time-slicing", "replicas": 1000}),
         "accelerator_pools[1].sharing.replicas",
-        "less than or equal to 48",
+        "at most 48",
     ),
     ("min above max", pool(1, min_nodes=5, max_nodes=2), "accelerator_pools[1].min_nodes", "above max_nodes"),
-    ("negative count", pool(1, count=-1), "accelerator_pools[1].count", "greater than or equal to 1"),
+    ("negative count", pool(1, count=-1), "accelerator_pools[1].count", "at least 1"),
     ("bad pool name", pool(1, name="L4_Pool"), "accelerator_pools[1].name", "DNS label"),
     ("duplicate pool", pool(1, name="h100"), "accelerator_pools[1].name", "used twice"),
     (

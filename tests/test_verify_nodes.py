@@ -218,3 +218,94 @@ def test_bad_usage_exits_2() -> None:
     assert run_cli("verify-nodes").returncode == 2
     assert run_cli("verify-nodes", "--local", "--cuda", "9.9").returncode == 2
     assert run_cli("verify-nodes", "aws-gpu").returncode == 2
+
+
+# --- hostile hosts (issue 18): nothing a host string says may run a command -------------------------
+
+INJECTIONS = [
+    "-oProxyCommand=sh -c 'touch {marker}'",
+    "-oProxyCommand=touch {marker}",
+    "%2DoProxyCommand=touch%20{marker}",  # testinfra URL-unquotes host specs
+    "x/../../y",
+    "host?ssh_extra_args=-oProxyCommand=touch%20{marker}",
+    "user:pw@host",
+    "a b",
+    "",
+    "-",
+    "[::1",
+    "host:0",
+    "host:65536",
+]
+
+
+@pytest.mark.parametrize("raw", INJECTIONS)
+def test_hosts_outside_the_grammar_are_refused_before_ssh(raw: str, tmp_path: Path) -> None:
+    from aistack.verify.hosts import HostError, parse_host
+
+    marker = tmp_path / "pwned"
+    value = raw.format(marker=marker)
+    with pytest.raises(HostError):
+        parse_host(value)
+    if value.strip():
+        result = run_cli("verify-nodes", "--hosts", value)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "To fix:" in result.stderr and "Traceback" not in result.stderr
+    # Even past the CLI (a caller building Target itself), the runner refuses to build a host spec.
+    (r,) = verify([Target(value, "ssh", Context())], Connection(timeout=2))
+    assert r.status == "error" and r.check == "reachable"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "user", "port"),
+    [
+        ("gpu-07", "gpu-07", None, None),
+        ("admin@gpu-07.dc1.internal:2222", "gpu-07.dc1.internal", "admin", 2222),
+        ("10.0.0.7:22", "10.0.0.7", None, 22),
+        ("[fd00::7]:22", "fd00::7", None, 22),
+        ("fd00::7", "fd00::7", None, None),
+        ("root@[::1]", "::1", "root", None),
+    ],
+)
+def test_valid_hosts_parse(raw: str, host: str, user: str | None, port: int | None) -> None:
+    from aistack.verify.hosts import parse_host
+
+    parsed = parse_host(raw)
+    assert (parsed.host, parsed.user, parsed.port) == (host, user, port)
+    assert parse_host(str(parsed)) == parsed  # round trip through the spec testinfra gets
+
+
+def test_ssh_command_line_ends_option_parsing_before_the_host() -> None:
+    from aistack.verify.runner import connect
+
+    host = connect(Target("gpu-07", "ssh", Context()), Connection(timeout=2))
+    cmd, args = host.backend._build_ssh_command("true")
+    assert cmd[-2:] == ["--", "%s %s"] and args[-2] == "gpu-07"
+
+
+def test_stack_node_names_meet_the_host_grammar(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    stack = tmp_path / "Pulumi.evil.yaml"
+    stack.write_text(
+        "config:\n  aistack:target: onprem\n  aistack:region: dc1\n  aistack:accelerator_pools:\n"
+        f"    - {{name: h100, accelerator: nvidia-h100-80gb, count: 8, nodes: ['-oProxyCommand=touch {marker}']}}\n"
+    )
+    result = run_cli("verify-nodes", str(stack))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_missing_identity_file_and_unwritable_junit_are_bad_input(tmp_path: Path) -> None:
+    result = run_cli("verify-nodes", "--hosts", "gpu-07", "--identity-file", str(tmp_path / "nope"))
+    assert result.returncode == 2 and "--identity-file" in result.stderr
+    result = run_cli("verify-nodes", "--local", "--junit", str(tmp_path / "no-such-dir" / "x.xml"))
+    assert result.returncode == 2 and "--junit" in result.stderr and "bug" not in result.stderr
+
+
+def test_ssh_reason_keeps_every_line() -> None:
+    from aistack.verify.runner import _why
+
+    text = (
+        "Warning: Identity file /k not accessible: No such file or directory.\nuser@h: Permission denied (publickey).\n"
+    )
+    assert "Identity file /k not accessible" in _why(text) and "Permission denied" in _why(text)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
 from .. import __version__
 from .check import check
-from .common import err
+from .common import EXIT_BUG, EXIT_INVALID, EXIT_OK, err, styled
 from .drift import drift
 from .local import app as local_app
 from .manifests import manifests
@@ -47,16 +48,53 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def main() -> None:
-    """Console-script entry point. Bugs get one line (and a traceback with AISTACK_DEBUG=1), never a wall."""
+_debug = {"on": bool(os.environ.get("AISTACK_DEBUG"))}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an internal error, show the traceback (also: AISTACK_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        _debug["on"] = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point and the in-process entry the tests use; returns the exit code.
+
+    The contract (README, SECURITY.md): 0 fine, 1 the check found something, 2 bad input or could not
+    run, 70 a bug in aistack (one line and how to report it; the traceback only with --debug).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    _debug["on"] = bool(os.environ.get("AISTACK_DEBUG")) or "--debug" in args
     try:
-        app()
+        app(args=args, prog_name="aistack")  # click's standalone mode: always ends in SystemExit
+        return EXIT_OK
+    except SystemExit as exc:  # usage errors (unknown option, bad value) arrive here as 2, from click
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_INVALID)
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("AISTACK_DEBUG"):
+        return 130
+    except OSError as exc:  # the environment, not aistack: a full disk, an unwritable path, a dead pipe
+        if _debug["on"]:
             raise
-        err.print(f"[red]aistack failed:[/] {type(exc).__name__}: {exc}")
-        err.print("This is a bug in aistack, not in your input. Re-run with AISTACK_DEBUG=1 and report the traceback.")
-        sys.exit(1)
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(styled("[red]could not run:[/] {msg}{where}", msg=exc.strerror or exc, where=where))
+        err.print("To fix: check the path and its permissions, or free disk space, then run the command again.")
+        return EXIT_INVALID
+    except Exception as exc:
+        if _debug["on"]:
+            raise
+        err.print(styled("[red]aistack failed:[/] {kind}: {msg}", kind=type(exc).__name__, msg=exc))
+        err.print(
+            "This is a bug in aistack, not in your input. Please report it with the command you ran and the "
+            "traceback that `aistack --debug <same arguments>` prints."
+        )
+        return EXIT_BUG
+
+
+def run() -> None:
+    """The `aistack` console script."""
+    sys.exit(main())

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from ..offline import plan
-from ..policy import check_plan
-from ..policy.rules import POLICIES
 from .common import EXIT_FOUND, StackArg, console, load_or_exit
 
 
@@ -23,6 +21,10 @@ def check(
     The same rules run against the engine with `pulumi preview --policy-pack policies`, which
     also sees the objects charts render (privileged containers among them).
     """
+    from ..offline import plan  # imported here: the offline plan pulls in Pulumi and every provider SDK
+    from ..policy import check_plan
+    from ..policy.rules import POLICIES
+
     loaded = load_or_exit(stack)
     profile = loaded.spec.compliance
     violations = check_plan(plan(loaded))
@@ -49,7 +51,7 @@ def check(
             for v in violations:
                 where = f"{v.resource.type} {v.resource.name}" if v.resource else "(stack)"
                 style = "red" if v.level == "mandatory" else "yellow"
-                table.add_row(v.policy, f"[{style}]{v.level}[/]", where, v.message, v.fix)
+                table.add_row(v.policy, Text(v.level, style=style), where, v.message, v.fix)
             console.print(table)
         console.print(
             f"{loaded.name}: {len(active)} {profile} policies, {len(mandatory)} mandatory and "

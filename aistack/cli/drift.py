@@ -6,16 +6,16 @@ Exit 0 no drift, 1 drift found, 2 error (no CLI, no credentials, no stack, locke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from ..drift import report as fmt
-from ..drift.report import StackReport
-from ..drift.runner import DriftError, check_stacks
-from .common import EXIT_FOUND, EXIT_INVALID, STACKS_DIR, console, err
+from .common import EXIT_FOUND, EXIT_INVALID, STACKS_DIR, console, err, styled, write_report
+
+if TYPE_CHECKING:  # aistack.drift needs Pulumi's Automation API: imported by the functions that use it
+    from ..drift.report import StackReport
 
 EXIT_ERROR = EXIT_INVALID
 
@@ -25,18 +25,20 @@ def stack_names(stacks_dir: Path) -> list[str]:
 
 
 def table(reports: list[StackReport]) -> Table:
+    from ..drift import report as fmt
+
     t = Table(title="aistack drift", title_justify="left", show_lines=True)
     for col in ("stack", "resource", "type", "drift", "property", "recorded", "live"):
         t.add_column(col, overflow="fold")
     for r in reports:
         if r.error:
-            t.add_row(r.stack, "", "", "[bold red]error[/]", r.error, "", "")
+            t.add_row(r.stack, "", "", Text("error", style="bold red"), r.error, "", "")
         elif not r.items:
-            t.add_row(r.stack, "", "", "[green]none[/]", "", "", "")
+            t.add_row(r.stack, "", "", Text("none", style="green"), "", "", "")
         for i in r.items:
             changes = i.changes or (fmt.PropertyChange("", "", ""),)
             for n, c in enumerate(changes):
-                head = (r.stack, i.name, i.type, f"[yellow]{i.kind}[/]") if n == 0 else ("", "", "", "")
+                head = (r.stack, i.name, i.type, Text(i.kind, style="yellow")) if n == 0 else ("", "", "", "")
                 t.add_row(*head, c.path, fmt._show(c.recorded) if c.path else "", fmt._show(c.live) if c.path else "")
     return t
 
@@ -55,6 +57,11 @@ def drift(
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML here.")] = None,
 ) -> None:
     """Detect drift with a preview-only refresh (state is never written unless --accept)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..drift import report as fmt
+    from ..drift.runner import DriftError, check_stacks
+
     names = [stack] if stack else []
     if stacks:
         names += [s.strip() for s in stacks.split(",") if s.strip()]
@@ -83,10 +90,10 @@ def drift(
                 on_done=lambda r: progress.advance(task),
             )
     except DriftError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(styled("[red]error:[/] {exc}", exc=exc))
         raise typer.Exit(EXIT_ERROR) from None
     if junit is not None:
-        junit.write_text(fmt.as_junit(reports), encoding="utf-8")
+        write_report(junit, fmt.as_junit(reports))
     if as_json:
         typer.echo(fmt.as_json(reports))
     elif markdown:

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from ..local import cluster, deploy, seed
 from .common import EXIT_FOUND, EXIT_INVALID, console, err, load_or_exit
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ TOOLS_DIR = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).
 
 def tools_bin() -> Path:
     """The newest tool set scripts/tools.sh built (its bin directory)."""
+    from ..local import cluster  # each command imports the local-cluster modules it uses, not `aistack --help`
+
     candidates = sorted(TOOLS_DIR.glob("*/bin"), key=lambda p: p.stat().st_mtime)
     for bin_dir in reversed(candidates):
         if all((bin_dir / c).exists() for c in cluster.COMPONENTS):
@@ -37,6 +39,8 @@ def up(
     stack: Annotated[str, typer.Option("--stack", help="Stack whose nodes to simulate.")] = "local",
 ) -> None:
     """Start the cluster (idempotent), install the upstream CRDs and create the stack's fake nodes."""
+    from ..local import cluster, seed
+
     spec = load_or_exit(stack).spec
     phases: list[tuple[str, float]] = []
     t0 = time.monotonic()
@@ -61,6 +65,8 @@ def up(
 @app.command("down")
 def down() -> None:
     """Stop the processes `up` started (by pid); state stays for the next `up`."""
+    from ..local import cluster
+
     stopped = cluster.down()
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
@@ -68,6 +74,8 @@ def down() -> None:
 @app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Which components run and whether the API server is ready (exit 1 when it is not)."""
+    from ..local import cluster
+
     s = cluster.status()
     if as_json:
         typer.echo(json.dumps(s, indent=2))
@@ -76,11 +84,18 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         table.add_column("component")
         table.add_column("pid")
         for c, pid in s["components"].items():
-            table.add_row(c, str(pid) if pid else "[red]stopped[/]")
+            table.add_row(c, str(pid) if pid else Text("stopped", style="red"))
         console.print(table)
         console.print(f"API server ready: {s['api_ready']}")
     if not s["api_ready"]:
         raise typer.Exit(EXIT_FOUND)
+
+
+def _changes(changes: dict[str, int]) -> str:
+    """{'create': 56, 'same': 2} → '56 created, 2 unchanged' (what people read, not a Python repr)."""
+    words = {"create": "created", "update": "updated", "delete": "deleted", "same": "unchanged", "replace": "replaced"}
+    parts = [f"{n} {words.get(op, op)}" for op, n in sorted(changes.items(), key=lambda kv: -kv[1]) if n]
+    return ", ".join(parts) or "no changes"
 
 
 def _program() -> None:
@@ -90,6 +105,8 @@ def _program() -> None:
 
 
 def _engine(stack: str) -> Any:
+    from ..local import deploy  # Pulumi's Automation API: only the commands that run the engine load it
+
     return deploy.select(stack, tools_bin(), _program)
 
 
@@ -98,13 +115,15 @@ def deploy_cmd(
     stack: Annotated[str, typer.Option("--stack", help="Stack to deploy into the local cluster.")] = "local",
 ) -> None:
     """`pulumi up` of the stack with the real engine (Automation API, inline program, file backend)."""
+    from ..local import cluster
+
     load_or_exit(stack)
     target = _engine(stack)
     t0 = time.monotonic()
     with err.status("pulumi up (real engine)...") as st:
-        result = target.up(on_output=lambda line: st.update(f"pulumi up: {line.strip()[:100]}"))
+        result = target.up(on_output=lambda line: st.update(Text(f"pulumi up: {line.strip()[:100]}")))
     changes = result.summary.resource_changes or {}
-    console.print(f"pulumi up: {dict(changes)} in {time.monotonic() - t0:.1f} s")
+    console.print(f"pulumi up: {_changes(changes)} in {time.monotonic() - t0:.1f} s")
     # Kueue's namespace and queues exist now: start its controller so Jobs are admitted for real.
     if cluster.start_kueue(tools_bin(), cluster.Layout(cluster.STATE_DIR)):
         console.print("kueue controller started: Jobs in a team's 'default' LocalQueue are admitted by quota")
@@ -120,13 +139,15 @@ def destroy_cmd(
     target = _engine(stack)
     with err.status("pulumi destroy..."):
         result = target.destroy(on_output=lambda line: None)
-    console.print(f"pulumi destroy: {dict(result.summary.resource_changes or {})}")
+    console.print(f"pulumi destroy: {_changes(result.summary.resource_changes or {})}")
 
 
 @app.command("teams")
 def teams() -> None:
     """Teams → queues → accelerators, read from the cluster's Kueue objects."""
     from kubernetes import config, dynamic
+
+    from ..local import cluster
 
     layout = cluster.Layout(cluster.STATE_DIR)
     api = dynamic.DynamicClient(config.new_client_from_config(config_file=str(layout.kubeconfig)))  # type: ignore[no-untyped-call]

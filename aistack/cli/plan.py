@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
-from ..offline import Plan, PlannedResource, plan
-from .common import StackArg, console, load_or_exit
+from .common import StackArg, console, load_or_exit, styled
+
+if TYPE_CHECKING:  # aistack.offline pulls in Pulumi and every provider SDK: plan_cmd imports it
+    from ..offline import Plan, PlannedResource
 
 # Inputs worth showing next to a resource in the tree, in this order, when present.
 _KEY_INPUTS = ("location", "region", "machineType", "instanceTypes", "nodeCount", "kubeconfig", "context")
@@ -25,15 +28,18 @@ def _key_props(r: PlannedResource) -> str:
     return ", ".join(shown[:3])
 
 
-def _label(r: PlannedResource, descendants: int) -> str:
-    flags = "".join(
-        f" [yellow]\\[{flag}][/]" for flag, on in (("protect", r.protect), ("retain", r.retain_on_delete)) if on
-    )
-    count = f" [dim]({descendants} resources)[/]" if not r.custom else ""
+def _label(r: PlannedResource, descendants: int) -> Text:
+    """Resource names and inputs come from the user's config: built as Text, never parsed as markup."""
+    label = Text.assemble((r.name, "bold cyan" if not r.custom else "white"), " ", (r.type, "magenta"))
+    if not r.custom:
+        label.append(f" ({descendants} resources)", style="dim")
     props = _key_props(r)
-    props = f" [dim]{props}[/]" if props else ""
-    style = "bold cyan" if not r.custom else "white"
-    return f"[{style}]{r.name}[/] [magenta]{r.type}[/]{count}{props}{flags}"
+    if props:
+        label.append(f" {props}", style="dim")
+    for flag, on in (("protect", r.protect), ("retain", r.retain_on_delete)):
+        if on:
+            label.append(f" [{flag}]", style="yellow")
+    return label
 
 
 def render_tree(p: Plan) -> Tree:
@@ -46,7 +52,9 @@ def render_tree(p: Plan) -> Tree:
         return sum(1 + count(c.urn) for c in children.get(urn, []))
 
     spec = p.spec
-    root = Tree(f"[bold]stack {p.stack}[/] — {spec.target} / {spec.region}")
+    root = Tree(
+        styled("[bold]stack {stack}[/] — {target} / {region}", stack=p.stack, target=spec.target, region=spec.region)
+    )
 
     def add(node: Tree, urn: str) -> None:
         for r in children.get(urn, []):
@@ -63,7 +71,7 @@ def _summary_table(p: Plan) -> Table:
     summary: dict[str, Any] = p.summary()
     for type_, n in summary["by_type"].items():
         table.add_row(type_, str(n))
-    table.add_row("[bold]total[/]", f"[bold]{summary['total']}[/] ({summary['protected']} protected)")
+    table.add_row(Text("total", style="bold"), f"{summary['total']} ({summary['protected']} protected)")
     return table
 
 
@@ -72,6 +80,8 @@ def plan_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as a JSON document.")] = False,
 ) -> None:
     """Show every resource the program would register, computed offline under Pulumi's mocks."""
+    from ..offline import plan
+
     loaded = load_or_exit(stack)
     p = plan(loaded)
     if as_json:
@@ -80,5 +90,5 @@ def plan_cmd(
     console.print(render_tree(p))
     console.print(_summary_table(p))
     for w in p.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"[dim]{p.summary()['note']}[/]")
+        console.print(styled("[yellow]warning:[/] {w}", w=w))
+    console.print(p.summary()["note"], style="dim")

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from blueprints import calibration, catalog, decide, workload
-from blueprints.estimator import estimate_training
-from blueprints.utilisation import NotEstimable
+from .common import EXIT_FOUND, console, err, fail, styled
 
-from .common import EXIT_FOUND, EXIT_INVALID, console, err
+if TYPE_CHECKING:  # the blueprints build the catalog's pydantic models: each command imports what it uses
+    from blueprints import decide
 
 
 def options_table(decision: decide.Decision, title: str = "Ranked options") -> Table:
@@ -42,10 +41,10 @@ def print_decision(decision: decide.Decision, show_eliminated: int = 12) -> None
     if decision.options:
         console.print(options_table(decision))
         for i, o in enumerate(decision.options, 1):
-            console.print(f"  [bold]{i}[/] {o.why.split('; ', 1)[-1]}")
+            console.print(styled("  [bold]{i}[/] {why}", i=i, why=o.why.split("; ", 1)[-1]))
         risks = {r for o in decision.options[:3] for r in o.risks}
         for r in sorted(risks):
-            console.print(f"  [yellow]risk[/] {r}")
+            console.print(styled("  [yellow]risk[/] {r}", r=r))
     gone = Table(title=f"Eliminated ({len(decision.eliminated)})", title_justify="left")
     gone.add_column("option")
     gone.add_column("reason")
@@ -61,27 +60,34 @@ def print_decision(decision: decide.Decision, show_eliminated: int = 12) -> None
 def recommend(
     workload_file: Annotated[Path, typer.Option("--workload", help="Workload YAML (see docs/decision.md).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON contract instead of tables.")] = False,
-    limit: Annotated[int, typer.Option(help="How many ranked options to show.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many ranked options to show (1-100).")] = 10,
 ) -> None:
     """Rank where and on what to run a workload, with time, cost, reasons and eliminations."""
+    from blueprints import decide, workload
+
     try:
         wl = workload.load(workload_file)
     except workload.WorkloadError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_INVALID) from None
+        fail(str(exc))
     decision = decide.decide(wl, limit=limit)
     if as_json:
-        typer.echo(json.dumps(decision.as_json(), indent=2))
+        typer.echo(json.dumps(decision.as_json(), indent=2, allow_nan=False))
     else:
         print_decision(decision)
     if not decision.options:
-        err.print("[red]No option satisfies the constraints.[/] To fix:")
-        for line in decision.relax:
-            err.print(f"  • {line}")
+        print_no_option(decision)
         raise typer.Exit(EXIT_FOUND)
 
 
+def print_no_option(decision: decide.Decision) -> None:
+    err.print(styled("[red]No option satisfies the constraints.[/] To fix:"))
+    for line in decision.relax:
+        err.print(f"  • {line}")
+
+
 def _cheapest_price(accelerator: str, region: str | None, spot: bool) -> tuple[float | None, str]:
+    from blueprints import catalog
+
     prices = []
     for o in catalog.offerings().offerings:
         if o.accelerator != accelerator or (region and o.region != region):
@@ -96,7 +102,7 @@ def _cheapest_price(accelerator: str, region: str | None, spot: bool) -> tuple[f
 
 def estimate(
     accelerator: Annotated[str, typer.Option(help="Catalog id, e.g. nvidia-h100-80gb.")],
-    count: Annotated[int, typer.Option(min=1, help="Chips.")],
+    count: Annotated[int, typer.Option(min=1, max=65536, help="Chips (1-65536).")],
     flops: Annotated[float | None, typer.Option(help="Total training FLOPs.")] = None,
     params: Annotated[float | None, typer.Option(help="Model parameters (with --tokens).")] = None,
     tokens: Annotated[float | None, typer.Option(help="Training tokens (with --params).")] = None,
@@ -106,38 +112,38 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print {time_hours, cost_usd, mfu, assumptions}.")] = False,
 ) -> None:
     """Estimate time and cost of a training run on COUNT chips of ACCELERATOR."""
+    from blueprints import catalog, workload
+    from blueprints.estimator import estimate_training
+    from blueprints.utilisation import NotEstimable
+
     if (flops is None) == (params is None or tokens is None):
-        err.print(
-            "[red]Give either --flops, or both --params and --tokens.[/] To fix: e.g. --params 7e9 --tokens 1.4e11"
-        )
-        raise typer.Exit(EXIT_INVALID)
+        fail("Give either --flops, or both --params and --tokens.", "e.g. --params 7e9 --tokens 1.4e11")
     if catalog.accelerators().get(accelerator) is None:
         import difflib
 
         ids = catalog.accelerators().ids
         close = [i for i in ids if i.startswith(accelerator)] or difflib.get_close_matches(accelerator, ids, n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
-        err.print(
-            f"[red]unknown accelerator {accelerator!r}.[/]{hint} To fix: one of {', '.join(catalog.accelerators().ids)}"
-        )
-        raise typer.Exit(EXIT_INVALID)
+        fail(f"--accelerator: unknown accelerator {accelerator!r}.{hint}", f"one of {', '.join(ids)}.")
     try:
         wl = workload.parse(
             {"kind": "training", "flops": flops, "params": params, "tokens": tokens, "precision": precision},
-            "arguments",
+            "the options (--flops/--params/--tokens/--precision)",
         )
         price, where = _cheapest_price(accelerator, region, spot)
         est = estimate_training(wl, accelerator, count, price, None)
-    except (workload.WorkloadError, NotEstimable) as exc:
-        err.print(f"[red]cannot estimate: {exc}[/]")
-        raise typer.Exit(EXIT_INVALID) from None
+    except workload.WorkloadError as exc:
+        fail(str(exc))
+    except NotEstimable as exc:
+        fail(f"cannot estimate: {exc}")
     notes = [*est.assumptions, f"price source: {where}"]
     out = est.as_json() | {"assumptions": notes}
     if as_json:
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps(out, indent=2, allow_nan=False))
         return
     cost = "unknown (no sourced price)" if est.cost_usd is None else f"${est.cost_usd:,.0f}"
-    console.print(f"[bold]{count} × {accelerator}[/]: {est.time_hours:,.1f} h, {cost}, MFU {est.mfu:.0%}")
+    head = f"{est.time_hours:,.1f} h, {cost}, MFU {est.mfu:.0%}"
+    console.print(styled("[bold]{count} × {acc}[/]: {head}", count=count, acc=accelerator, head=head))
     for a in notes:
         console.print(f"  · {a}")
 
@@ -146,6 +152,8 @@ def calibration_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Show how well the utilisation model predicts published MLPerf results (leave-one-out)."""
+    from blueprints import calibration
+
     report = calibration.check()
     if as_json:
         typer.echo(

@@ -12,13 +12,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from components.handle import DEFAULT_CNI_BIN_DIR
-from components.platform.kubeflow import MANIFESTS, install_plan
-from components.sources import chart_source, manifest_directory, manifest_file
-from components.spec.model import UpstreamSpec
-from components.targets.onprem import upstream_keys
-from components.versions import UPSTREAMS
-
 from .common import console, load_or_exit
 
 # Charts each platform part installs; Kubeflow's manifest trees come from install_plan; the
@@ -31,6 +24,14 @@ def upstreams(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the pinned charts and manifests (one place to bump), or where STACK takes each from."""
+    # Imported here, not at start-up: kubeflow and the on-prem target pull in Pulumi and its Kubernetes SDK.
+    from components.handle import DEFAULT_CNI_BIN_DIR
+    from components.platform.kubeflow import MANIFESTS, install_plan
+    from components.sources import chart_source, manifest_directory, manifest_file
+    from components.spec.model import UpstreamSpec
+    from components.targets.onprem import upstream_keys
+    from components.versions import UPSTREAMS
+
     upstream = UpstreamSpec()
     kubeflow_paths: list[tuple[str, str]] = []
     keys = [k for k, u in UPSTREAMS.items() if u.kind != "manifests"]

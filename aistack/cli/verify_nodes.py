@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
-import yaml
 
-from components.spec import StackSpec
-
-from ..verify import report
 from ..verify.checks import DEFAULT_CUDA, MIN_DRIVER_FOR_CUDA, Context
-from ..verify.runner import Backend, Connection, Result, Target, verify
-from .common import EXIT_FOUND, EXIT_INVALID, console, err, load_or_exit
+from ..verify.hosts import HostError, parse_host
+from .common import EXIT_FOUND, console, err, fail, load_or_exit, write_report
+
+if TYPE_CHECKING:  # annotations only; the runner, its report and the spec load when the command runs
+    from components.spec import StackSpec
+
+    from ..verify.runner import Backend, Result, Target
 
 
 def model_token(accelerator: str) -> str | None:
@@ -31,31 +32,69 @@ def model_token(accelerator: str) -> str | None:
 
 def api_server_of(spec: StackSpec) -> tuple[str, int] | None:
     """host:port of the stack's cluster, read from its kubeconfig when it is a readable file."""
+    from components.spec import safe_yaml
+    from components.spec.errors import SpecError
+
     value = spec.cluster.kubeconfig
     if value is None or "\n" in value:
         return None
     path = Path(os.path.expanduser(value))
     if not path.is_file():
         return None
-    doc = yaml.safe_load(path.read_text()) or {}
-    contexts = {c["name"]: c["context"] for c in doc.get("contexts", [])}
-    current = spec.cluster.context or doc.get("current-context")
-    cluster = contexts.get(current or "", {}).get("cluster")
-    for c in doc.get("clusters", []):
-        if c["name"] == cluster:
-            url = urlsplit(c["cluster"]["server"])
-            return (url.hostname or "", url.port or 443)
+    try:
+        doc = safe_yaml.load_file(path, "kubeconfig")
+        contexts = {c["name"]: c["context"] for c in doc.get("contexts") or []}
+        current = spec.cluster.context or doc.get("current-context")
+        cluster = contexts.get(current or "", {}).get("cluster")
+        for c in doc.get("clusters") or []:
+            if c["name"] == cluster:
+                url = urlsplit(c["cluster"]["server"])
+                return (url.hostname or "", url.port or 443)
+    except SpecError as exc:
+        fail(str(exc.issues[0]))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        fail(
+            f"cluster.kubeconfig: {path} is not a kubeconfig (clusters/contexts with name, server).",
+            "point cluster.kubeconfig at a kubeconfig file, or pass --api-server HOST:PORT.",
+        )
     return None
 
 
 def parse_endpoint(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise typer.BadParameter(f"'{value}' is not HOST:PORT (e.g. 10.0.0.1:6443)")
-    return host, int(port)
+    """--api-server HOST:PORT, through the same host grammar as the hosts themselves."""
+    try:
+        parsed = parse_host(value)
+    except HostError as exc:
+        fail(f"--api-server {exc}.", "write HOST:PORT, e.g. 10.0.0.1:6443 or [fd00::1]:6443.")
+    if parsed.port is None or parsed.user is not None:
+        fail(f"--api-server {value!r} is not HOST:PORT.", "write HOST:PORT, e.g. 10.0.0.1:6443.")
+    return parsed.host, parsed.port
+
+
+def parse_hosts(value: str) -> list[str]:
+    """--hosts a,b,c → host specs; every entry outside the grammar is reported at once (exit 2)."""
+    hosts, bad = [], []
+    for item in (h.strip() for h in value.split(",")):
+        if not item:
+            continue
+        try:
+            hosts.append(str(parse_host(item)))
+        except HostError as exc:
+            bad.append(f"{exc}")
+    if bad:
+        fail("--hosts: " + "; ".join(bad) + ".", HostError("", "").fix)
+    return hosts
+
+
+def _existing_file(option: str, value: str | None) -> str | None:
+    if value is not None and not Path(os.path.expanduser(value)).is_file():
+        fail(f"{option} {value!r}: no such file.", f"pass the path of an existing file to {option}.")
+    return value
 
 
 def targets_from_stack(spec: StackSpec, backend: Backend, base: Context) -> list[Target]:
+    from ..verify.runner import Target
+
     targets = []
     for pool in spec.accelerator_pools:
         if pool.node_selector and not pool.nodes:
@@ -94,12 +133,19 @@ def verify_nodes(
 ) -> None:
     """Check GPU and generic prerequisites on the hosts (driver, nvidia-smi, runtime, swap, modules, sysctls,
     time sync, disk, API server). Each failing check says how to fix it."""
+    from rich.text import Text
+
+    from ..verify import report
+    from ..verify.runner import Connection, Target, verify
+
     if cuda not in MIN_DRIVER_FOR_CUDA:
-        err.print(f"--cuda {cuda}: unknown; use one of {', '.join(MIN_DRIVER_FOR_CUDA)}")
-        raise typer.Exit(EXIT_INVALID)
-    if phase not in ("before", "after") or backend not in ("ssh", "paramiko"):
-        err.print("--phase is before|after and --backend is ssh|paramiko")
-        raise typer.Exit(EXIT_INVALID)
+        fail(f"--cuda {cuda!r}: unknown CUDA version.", f"use one of {', '.join(MIN_DRIVER_FOR_CUDA)}.")
+    if phase not in ("before", "after"):
+        fail(f"--phase {phase!r}: not a phase.", "use --phase before or --phase after.")
+    if backend not in ("ssh", "paramiko"):
+        fail(f"--backend {backend!r}: not a backend.", "use --backend ssh or --backend paramiko.")
+    ssh_config = _existing_file("--ssh-config", ssh_config)
+    identity_file = _existing_file("--identity-file", identity_file)
     endpoint = parse_endpoint(api_server) if api_server else None
     base = Context(
         gpu=gpu,
@@ -114,28 +160,32 @@ def verify_nodes(
     if local:
         targets.append(Target("localhost", "local", base))
     if hosts:
-        targets += [Target(h.strip(), backend, base) for h in hosts.split(",") if h.strip()]  # type: ignore[arg-type]
+        targets += [Target(h, backend, base) for h in parse_hosts(hosts)]  # type: ignore[arg-type]
     if stack is not None:
         spec = load_or_exit(stack).spec
         if spec.target != "onprem":
-            err.print(f"{stack} is a {spec.target} stack: the cloud creates its nodes; use --hosts")
-            raise typer.Exit(EXIT_INVALID)
+            fail(f"{stack} is a {spec.target} stack: the cloud creates its nodes.", "use --hosts to check machines.")
         if endpoint is None:
             base = Context(**{**base.__dict__, "api_server": api_server_of(spec)})
         targets += targets_from_stack(spec, backend, base)  # type: ignore[arg-type]
     if not targets:
-        err.print("no hosts: give an on-prem STACK, --hosts or --local")
-        raise typer.Exit(EXIT_INVALID)
+        fail("no hosts to check.", "give an on-prem STACK, --hosts a,b or --local.")
+    for t in targets:  # node names from a stack file meet the same grammar as --hosts
+        if t.backend != "local":
+            try:
+                parse_host(t.name)
+            except HostError as exc:
+                fail(f"host {exc}.", exc.fix)
 
     conn = Connection(ssh_config=ssh_config, identity_file=identity_file)
     with err.status("verifying...") as status:
 
         def progress(r: Result) -> None:
-            status.update(f"{r.host}: {r.check} {r.status}")
+            status.update(Text(f"{r.host}: {r.check} {r.status}"))  # host names are never markup
 
         results = verify(targets, conn, progress)
     if junit is not None:
-        junit.write_text(report.as_junit(results), encoding="utf-8")
+        write_report(junit, report.as_junit(results))
     if as_json:
         typer.echo(report.as_json(results))
     else:

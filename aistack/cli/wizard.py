@@ -6,24 +6,38 @@ answers, for CI and tests. Both paths build the same answers dict, so they canno
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
-from blueprints import decide, named, render, workload
-from components.spec import SpecError, load_stack
+from .common import EXIT_BUG, EXIT_FOUND, STACKS_DIR, console, err, fail, print_spec_error, styled
+from .recommend import print_decision, print_no_option
 
-from .common import EXIT_FOUND, EXIT_INVALID, STACKS_DIR, console, err, print_spec_error
-from .recommend import print_decision
+if TYPE_CHECKING:  # the blueprints (pydantic catalog, jinja2 templates) are imported by the functions using them
+    from blueprints import workload
 
 KINDS = ["training", "fine-tuning", "serving"]
+# What an answers file (or the prompts) may set; anything else is a typo, reported, never ignored.
+ANSWER_KEYS = frozenset(
+    {
+        *("name", "blueprint", "project", "choice"),
+        *("kind", "params", "tokens", "target_tokens_per_s", "precision", "framework", "objective", "method"),
+        *("deadline_hours", "budget_usd", "compliance", "spot_ok", "clouds", "regions"),
+    }
+)
+# Pulumi's own stack-name rule (pkg/backend: ^[A-Za-z0-9_.-]{1,100}$); the name is also the file name.
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# A GCP project id: 6-30 characters, lowercase letter first, no trailing hyphen.
+GCP_PROJECT = r"[a-z][-a-z0-9]{4,28}[a-z0-9]"
 
 
 def _ask(answers: dict[str, Any]) -> dict[str, Any]:
     """Interactive questions; each is skipped when the answer is already known or not needed."""
     import questionary
+
+    from blueprints import named
 
     def need(key: str) -> bool:
         return key not in answers
@@ -33,7 +47,11 @@ def _ask(answers: dict[str, Any]) -> dict[str, Any]:
         return float(raw)
 
     if need("name"):
-        answers["name"] = questionary.text("Stack name (stacks/Pulumi.<name>.yaml):", default="ml").unsafe_ask()
+        answers["name"] = questionary.text(
+            "Stack name (stacks/Pulumi.<name>.yaml):",
+            default="ml",
+            validate=lambda t: bool(STACK_NAME.match(t)) or "letters, digits, '-', '_', '.' (at most 100)",
+        ).unsafe_ask()
     if need("blueprint"):
         choice = questionary.select("Start from", choices=["a blank workload", *named.names()]).unsafe_ask()
         answers["blueprint"] = None if choice == "a blank workload" else choice
@@ -77,6 +95,8 @@ def _is_number_or_blank(text: str) -> bool | str:
 
 
 def _workload(answers: dict[str, Any]) -> tuple[workload.Workload, str, dict[str, object]]:
+    from blueprints import named, workload
+
     if answers.get("blueprint"):
         bp = named.load(str(answers["blueprint"]))
         return bp.workload, bp.title, dict(bp.stack)
@@ -100,34 +120,25 @@ def wizard(
     force: Annotated[bool, typer.Option(help="Overwrite an existing stack file.")] = False,
 ) -> None:
     """Pick hardware for a workload and write a validated stack config."""
-    answers: dict[str, Any] = {}
-    if answers_file is not None:
-        try:
-            loaded = yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            err.print(f"[red]{answers_file}: {exc}[/]")
-            raise typer.Exit(EXIT_INVALID) from None
-        answers = dict(loaded)
-        answers.setdefault("blueprint", None)
-        answers.setdefault("name", "ml")
-    else:
-        answers = _ask(answers)
+    from blueprints import decide, render, workload
+
+    answers = read_answers(answers_file) if answers_file is not None else _ask({})
+    problems = check_answers(answers)
+    if problems:
+        fail("wizard answers: " + " ".join(problems))
     try:
         wl, title, extra = _workload(answers)
     except workload.WorkloadError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_INVALID) from None
+        fail(str(exc))
     if answers.get("project"):
         extra["project"] = answers["project"]
     decision = decide.decide(wl, limit=5)
     print_decision(decision, show_eliminated=6)
     if not decision.options:
-        err.print("[red]No option satisfies the constraints.[/] To fix:")
-        for line in decision.relax:
-            err.print(f"  • {line}")
+        print_no_option(decision)
         raise typer.Exit(EXIT_FOUND)
     if "choice" in answers:
-        index = int(answers["choice"])
+        index = answers["choice"]
     elif answers_file is not None:
         index = 1
     else:
@@ -137,23 +148,102 @@ def wizard(
         picked = questionary.select("Which option?", choices=labels).unsafe_ask()
         index = labels.index(picked) + 1
     if not 1 <= index <= len(decision.options):
-        err.print(f"[red]choice {index} is not between 1 and {len(decision.options)}[/]")
-        raise typer.Exit(EXIT_INVALID)
+        fail(f"choice: {index} is not an option shown.", f"write a number from 1 to {len(decision.options)}.")
     option = decision.options[index - 1]
     path = stacks_dir / f"Pulumi.{answers['name']}.yaml"
     if path.exists() and not force:
-        err.print(f"[red]{path} exists.[/] To fix: pick another name or pass --force.")
-        raise typer.Exit(EXIT_INVALID)
+        fail(f"{path} exists.", "pick another name or pass --force.")
     text = render.render(option, wl, title, "wizard", extra)
-    stacks_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    try:
-        load_stack(str(path), stacks_dir)
-    except SpecError as exc:  # a bug in the template, not in the user's answers: say so loudly
-        print_spec_error(exc)
-        err.print(f"[red]{path} was written but does not validate; this is a bug in aistack's template.[/]")
-        raise typer.Exit(EXIT_INVALID) from None
-    console.print(
-        f"[green]✓[/] wrote {path} ({option.venue.label}, {option.estimate.chips} chips); "
+    write_validated(text, path, stacks_dir)
+    done = (
+        f"wrote {path} ({option.venue.label}, {option.estimate.chips} chips); "
         f"it passes `aistack validate`. Next: `pulumi up --stack {answers['name']}`."
     )
+    console.print(styled("[green]✓[/] {done}", done=done))
+
+
+def read_answers(path: Path) -> dict[str, Any]:
+    """The --answers file: a YAML mapping, read through the bounded reader (exit 2 otherwise)."""
+    from components.spec import safe_yaml
+    from components.spec.errors import SpecError
+
+    try:
+        loaded = safe_yaml.load_file(path, "answers file")
+    except SpecError as exc:
+        fail(str(exc.issues[0]))
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        fail(
+            f"{path}: is a {type(loaded).__name__}, not a mapping of answers.",
+            "write `key: value` lines, e.g. `name: ml`.",
+        )
+    answers = {str(k): v for k, v in loaded.items()}
+    answers.setdefault("blueprint", None)
+    answers.setdefault("name", "ml")
+    return answers
+
+
+def check_answers(answers: dict[str, Any]) -> list[str]:
+    """What the workload model does not check: unknown keys, the stack name (it becomes a file name and
+    a Pulumi stack), the blueprint (it becomes a file look-up), the GCP project id and the choice."""
+    import difflib
+    import re
+
+    from blueprints import named
+
+    problems = []
+    for key in answers:
+        if key not in ANSWER_KEYS:
+            close = difflib.get_close_matches(key, sorted(ANSWER_KEYS), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "valid keys: " + ", ".join(sorted(ANSWER_KEYS)) + "."
+            problems.append(f"unknown key {key!r}. To fix: {hint}")
+    name = answers.get("name")
+    if not isinstance(name, str) or not STACK_NAME.match(name):
+        problems.append(
+            f"name {name!r} is not a Pulumi stack name (1-100 letters, digits, '-', '_', '.'). To fix: write e.g. "
+            "name: ml-team."
+        )
+    elif set(name) == {"."}:
+        problems.append(f"name {name!r} is only dots. To fix: write e.g. name: ml-team.")
+    blueprint = answers.get("blueprint")
+    if blueprint is not None and blueprint not in named.names():
+        problems.append(f"blueprint {blueprint!r} does not exist. To fix: one of {', '.join(named.names())}.")
+    project = answers.get("project")
+    if project is not None and not (isinstance(project, str) and re.fullmatch(GCP_PROJECT, project)):
+        problems.append(
+            f"project {project!r} is not a GCP project id (6-30 lowercase letters, digits, '-', starting with a "
+            "letter). To fix: write your project id, e.g. project: ml-platform-prod."
+        )
+    choice = answers.get("choice")
+    if "choice" in answers and (isinstance(choice, bool) or not isinstance(choice, int) or choice < 1):
+        problems.append(f"choice {choice!r} is not a whole number ≥ 1. To fix: write e.g. choice: 1.")
+    return problems
+
+
+def write_validated(text: str, path: Path, stacks_dir: Path) -> None:
+    """Validate the rendered stack file under a temporary name beside its target, then move it into place:
+    a stack that does not validate (an aistack bug) never replaces or creates the real file."""
+    import os
+    import tempfile
+
+    from components.spec import SpecError, load_stack
+
+    try:
+        stacks_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=stacks_dir, prefix=f".{path.stem}.", suffix=".yaml")
+    except OSError as exc:
+        fail(f"--stacks-dir {stacks_dir}: cannot write there ({exc.strerror or exc}).", "pass a writable directory.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        try:
+            load_stack(tmp, stacks_dir)
+        except SpecError as exc:  # a bug in the template, not in the user's answers: say so loudly
+            print_spec_error(exc)
+            err.print(f"{path} was not written: the generated config does not validate. This is a bug in aistack.")
+            raise typer.Exit(EXIT_BUG) from None
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from .runner import Result
 
@@ -19,7 +20,7 @@ def table(results: Sequence[Result]) -> Table:
         t.add_column(col, overflow="fold")
     for r in results:
         status = r.status if r.required or r.status == "pass" else f"{r.status} (advisory)"
-        t.add_row(r.host, r.check, f"[{STYLE[r.status]}]{status}[/]", r.detail, r.fix)
+        t.add_row(r.host, r.check, Text(status, style=STYLE[r.status]), r.detail, r.fix)
     return t
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .checks import Check, Context, Outcome, checks_for
+from .hosts import parse_host
 
 Backend = Literal["local", "ssh", "paramiko"]
 Status = Literal["pass", "fail", "skip", "error"]
@@ -21,7 +22,9 @@ class Target:
     ctx: Context = field(default_factory=Context)
 
     def uri(self) -> str:
-        return "local://" if self.backend == "local" else f"{self.backend}://{self.name}"
+        """testinfra's host spec. Raises HostError when the name is outside the host grammar, so a
+        name that skipped validation still never reaches ssh."""
+        return "local://" if self.backend == "local" else parse_host(self.name).uri(self.backend)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,24 @@ def connect(target: Target, conn: Connection) -> Any:
         if target.backend == "ssh":
             # Fail fast and never prompt: an unknown host key or a password prompt must not hang CI.
             kwargs["ssh_extra_args"] = f"-o BatchMode=yes -o ConnectTimeout={conn.timeout}"
-    return testinfra.get_host(target.uri(), **kwargs)
+    host = testinfra.get_host(target.uri(), **kwargs)
+    if target.backend == "ssh":
+        _end_options(host.backend)
+    return host
+
+
+def _end_options(backend: Any) -> None:
+    """Put `--` before the host in every ssh command line testinfra builds, so that no host, whatever
+    it looks like, is ever parsed by ssh as an option (`-oProxyCommand=…`)."""
+    build = backend._build_ssh_command
+
+    def with_end_of_options(command: str) -> tuple[list[str], list[str]]:
+        cmd, args = build(command)
+        if not cmd or cmd[-1] != "%s %s":  # testinfra's layout changed: refuse rather than run unguarded
+            raise RuntimeError("unexpected testinfra ssh command layout; refusing to run ssh without '--'")
+        return [*cmd[:-1], "--", cmd[-1]], args
+
+    backend._build_ssh_command = with_end_of_options
 
 
 def _reachable(host: Any, target: Target) -> str | None:
@@ -69,12 +89,18 @@ def _reachable(host: Any, target: Target) -> str | None:
     try:
         result = host.run("true")
     except Exception as exc:  # every backend raises its own types (OSError, paramiko.SSHException, ...)
-        text = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {text[-1] if text else 'no detail'}"
+        return f"{type(exc).__name__}: {_why(str(exc)) or 'no detail'}"
     if result.rc != 0:
-        why = (result.stderr or result.stdout or "").strip().splitlines()
-        return why[-1] if why else f"exit {result.rc}"
+        return _why(result.stderr or result.stdout or "") or f"exit {result.rc}"
     return None
+
+
+def _why(text: str) -> str:
+    """ssh's own words, all of them: the cause ("Bad port", "Identity file … not accessible") is
+    often on the first line and the symptom ("Permission denied") on the last."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    joined = "; ".join(dict.fromkeys(lines))
+    return joined if len(joined) <= 400 else joined[:397] + "..."
 
 
 def verify_host(target: Target, conn: Connection, on_check: Callable[[Result], None] | None = None) -> list[Result]:
@@ -91,7 +117,7 @@ def verify_host(target: Target, conn: Connection, on_check: Callable[[Result], N
             "host reachable",
             "error",
             True,
-            f"cannot reach {target.uri()}: {unreachable}",
+            f"cannot reach {_shown_uri(target)}: {unreachable}",
             "check the host name, that sshd runs and the key is authorised (ssh -o BatchMode=yes HOST true)",
         )
         if on_check:
@@ -104,6 +130,13 @@ def verify_host(target: Target, conn: Connection, on_check: Callable[[Result], N
         if on_check:
             on_check(result)
     return results
+
+
+def _shown_uri(target: Target) -> str:
+    try:
+        return target.uri()
+    except ValueError:  # outside the host grammar: show it, quoted, but never build a spec from it
+        return f"{target.backend}://{target.name!r}"
 
 
 def run_check(host: Any, target: Target, check: Check) -> Result:

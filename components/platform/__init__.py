@@ -8,7 +8,8 @@ CRDs exist before the objects that need them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pulumi
@@ -20,6 +21,9 @@ from ..identities import workload_identities
 from ..objects import register
 from ..sources import manifest_directory
 from ..spec import StackSpec
+from ..spec.loader import NAMESPACE as CONFIG_NAMESPACE
+from ..spec.loader import SECRET_PLACEHOLDER
+from ..spec.model import ALERT_CREDENTIALS
 from . import gpu, kubeflow, monitoring, scheduling, storage, tenancy
 
 
@@ -148,8 +152,32 @@ class Scheduling(_Part):
         self.register_outputs({"cluster_queues": list(self.queues)})
 
 
+def _credential_of(receiver: str) -> Callable[[str], str]:
+    def pick(raw: str) -> str:
+        try:
+            found = json.loads(raw)
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            return SECRET_PLACEHOLDER  # offline only: one secure value the planner cannot decrypt
+        return str(found[receiver]).strip()
+
+    return pick
+
+
+def alert_credentials(receivers: Sequence[str]) -> dict[str, pulumi.Output[str]]:
+    """Each receiver's credential from the secret config key aistack:alert_credentials, as Pulumi secrets
+    (spec_from_config has made sure every one is there and stored as a secret)."""
+    raw = pulumi.Config(CONFIG_NAMESPACE).require_secret(ALERT_CREDENTIALS)  # structured config: JSON text
+    return {r: pulumi.Output.secret(raw.apply(_credential_of(r))) for r in receivers}
+
+
 class Monitoring(_Part):
-    """kube-prometheus-stack, the DCGM PodMonitor, accelerator alerts and the GPU dashboard."""
+    """kube-prometheus-stack, the DCGM PodMonitor, accelerator alerts and the GPU dashboard.
+
+    Receivers' credentials go into the Secret ``alertmanager-aistack-receivers``, created before the chart
+    that mounts it; the chart values only name the Secret and the files in it.
+    """
 
     def __init__(
         self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
@@ -157,13 +185,15 @@ class Monitoring(_Part):
         super().__init__("Monitoring", name, handle, opts)
         # node-exporter reads host namespaces and paths, which only the privileged level allows.
         ns = self.add(system_namespace(monitoring.NAMESPACE, "privileged", spec))
+        receivers = [r.name for r in monitoring.credential_receivers(spec.monitoring.alert_receivers)]
+        secrets = [self.add(monitoring.receivers_secret(alert_credentials(receivers)), [ns])] if receivers else []
         self.stack = install_chart(
             f"{name}-kube-prometheus-stack",
             "kube-prometheus-stack",
             monitoring.NAMESPACE,
             monitoring.prometheus_values(spec, handle.storage),
             spec,
-            self.components([ns]),
+            self.components([ns, *secrets]),
         )
         crds = [ns, *([self.stack] if self.stack else [])]
         endpoint = gpu.dcgm_endpoint(handle.inventory, handle.nvidia)

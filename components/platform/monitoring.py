@@ -2,18 +2,31 @@
 
 The alerts are what turn idle accelerators into a signal: a GPU allocated to a pod but barely
 busy, GPU hardware errors (XID, row-remap failures) and queue backlog per team.
+
+Receivers whose endpoint is a credential (Slack webhook URL, PagerDuty routing key, webhook URL)
+never reach the chart values: the credentials go into one Secret, mounted into Alertmanager
+through ``alertmanagerSpec.secrets``, and the config names the mounted files (``*_file``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+
+import pulumi
 
 from ..handle import PodEndpoint, StorageClasses
 from ..spec import StackSpec
-from ..spec.model import AlertReceiver
+from ..spec.model import CREDENTIAL_RECEIVERS, AlertReceiver
 
 NAMESPACE = "monitoring"
+# The receivers' credentials, one key per receiver name. The Prometheus Operator mounts each Secret
+# listed in alertmanagerSpec.secrets at /etc/alertmanager/secrets/<secret>/<key>.
+RECEIVERS_SECRET = "alertmanager-aistack-receivers"
+SECRETS_DIR = "/etc/alertmanager/secrets"
+# Alertmanager (v0.34 in the pinned chart) reads each of these from a file instead of the config.
+CREDENTIAL_FILE_FIELD = {"slack": "api_url_file", "pagerduty": "routing_key_file", "webhook": "url_file"}
 RULES_NAME = "aistack-accelerators"
 DASHBOARD_LABEL = "grafana_dashboard"  # the Grafana sidecar's default dashboard label
 
@@ -43,7 +56,7 @@ def prometheus_values(spec: StackSpec, storage: StorageClasses) -> dict[str, Any
                 **open_selectors,
             }
         },
-        "alertmanager": {"config": alertmanager_config(mon.alert_receivers)},
+        "alertmanager": alertmanager_values(mon.alert_receivers),
         "grafana": {
             "enabled": True,
             "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "searchNamespace": "ALL"}},
@@ -51,14 +64,48 @@ def prometheus_values(spec: StackSpec, storage: StorageClasses) -> dict[str, Any
     }
 
 
+def credential_receivers(receivers: tuple[AlertReceiver, ...]) -> list[AlertReceiver]:
+    """Receivers whose endpoint is a credential kept in RECEIVERS_SECRET."""
+    return [r for r in receivers if r.type in CREDENTIAL_RECEIVERS]
+
+
+def credential_file(receiver: AlertReceiver) -> str:
+    """Where Alertmanager reads the receiver's credential: its key in the mounted RECEIVERS_SECRET."""
+    return f"{SECRETS_DIR}/{RECEIVERS_SECRET}/{receiver.name}"
+
+
+def alertmanager_values(receivers: tuple[AlertReceiver, ...]) -> dict[str, Any]:
+    """The chart's alertmanager section: the config, and the credentials Secret mounted when a receiver needs it."""
+    values: dict[str, Any] = {"config": alertmanager_config(receivers)}
+    if credential_receivers(receivers):
+        values["alertmanagerSpec"] = {"secrets": [RECEIVERS_SECRET]}
+    return values
+
+
+def receivers_secret(credentials: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
+    """Receiver name → credential, each value a Pulumi secret (so never a plain output, in state or plan)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": RECEIVERS_SECRET,
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "aistack", "app.kubernetes.io/component": "alertmanager"},
+        },
+        "type": "Opaque",
+        "stringData": dict(credentials),
+    }
+
+
 def _receiver(r: AlertReceiver) -> dict[str, Any]:
     if r.type == "email":
         return {"name": r.name, "email_configs": [{"to": r.target, "send_resolved": True}]}
+    field = {CREDENTIAL_FILE_FIELD[r.type]: credential_file(r), "send_resolved": True}
     if r.type == "slack":
-        return {"name": r.name, "slack_configs": [{"channel": r.target, "send_resolved": True}]}
+        return {"name": r.name, "slack_configs": [{**field, "channel": r.target}]}
     if r.type == "pagerduty":
-        return {"name": r.name, "pagerduty_configs": [{"routing_key": r.target}]}
-    return {"name": r.name, "webhook_configs": [{"url": r.target, "send_resolved": True}]}
+        return {"name": r.name, "pagerduty_configs": [field]}
+    return {"name": r.name, "webhook_configs": [field]}
 
 
 def alertmanager_config(receivers: tuple[AlertReceiver, ...]) -> dict[str, Any]:

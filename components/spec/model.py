@@ -11,9 +11,20 @@ deployed stack replaces cloud resources ("replaces: ...").
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 Target = Literal["gcp", "aws", "onprem"]
 ComplianceProfile = Literal["standard", "hipaa", "gdpr"]
@@ -70,7 +81,7 @@ class ClusterSpec(_Model):
         default=None,
         description="Pin a minor version such as '1.34'. Default: follow the release channel.",
     )
-    private_endpoint: bool = Field(
+    private_endpoint: StrictBool = Field(
         default=False,
         description="Control plane reachable only from inside the network. Default: false "
         "(public endpoint limited to authorized_networks). Required by the hipaa profile. "
@@ -91,7 +102,7 @@ class Sharing(_Model):
     mode: Literal["none", "time-slicing", "mig"] = Field(
         default="none", description="How one GPU is shared between pods. Default: none."
     )
-    replicas: int | None = Field(
+    replicas: StrictInt | None = Field(
         default=None, ge=2, le=48, description="time-slicing: pods per GPU (2-48). Required for time-slicing."
     )
     profile: str | None = Field(
@@ -108,7 +119,7 @@ class Taint(_Model):
 class AcceleratorPool(_Model):
     name: DnsLabel = Field(description="Pool name, unique in the stack. replaces: the node pool.")
     accelerator: str = Field(description="Catalog id, e.g. nvidia-h100-80gb or tpu-v5e. replaces: the node pool.")
-    count: int = Field(
+    count: StrictInt = Field(
         default=1,
         ge=1,
         le=64,
@@ -122,13 +133,15 @@ class AcceleratorPool(_Model):
     tpu_topology: TpuTopology | None = Field(
         default=None, description="TPU pools only: slice topology such as '2x4' or '4x4x4'. replaces: the node pool."
     )
-    min_nodes: int = Field(default=0, ge=0, le=1000, description="Autoscaling floor; 0 = scale to zero. Default: 0.")
-    max_nodes: int = Field(default=1, ge=1, le=1000, description="Autoscaling ceiling. Default: 1.")
-    spot: bool = Field(
+    min_nodes: StrictInt = Field(
+        default=0, ge=0, le=1000, description="Autoscaling floor; 0 = scale to zero. Default: 0."
+    )
+    max_nodes: StrictInt = Field(default=1, ge=1, le=1000, description="Autoscaling ceiling. Default: 1.")
+    spot: StrictBool = Field(
         default=False, description="Spot/preemptible capacity (clouds only). Default: false. replaces: the node pool."
     )
     sharing: Sharing = Field(default_factory=Sharing, description="GPU sharing. Default: none.")
-    efa: bool = Field(
+    efa: StrictBool = Field(
         default=False,
         description="aws only: attach every EFA interface of the instance (multi-node training). Default: false. "
         "replaces: the node group.",
@@ -146,8 +159,8 @@ class AcceleratorPool(_Model):
 
 
 class SharedFilesystem(_Model):
-    enabled: bool = Field(default=False, description="Create a shared RWX filesystem. Default: false.")
-    capacity_gb: int = Field(default=1024, ge=100, le=1_000_000, description="Size in GB. Default: 1024.")
+    enabled: StrictBool = Field(default=False, description="Create a shared RWX filesystem. Default: false.")
+    capacity_gb: StrictInt = Field(default=1024, ge=100, le=1_000_000, description="Size in GB. Default: 1024.")
     kind: Literal["auto", "filestore", "efs", "fsx-lustre", "nfs"] = Field(
         default="auto",
         description="auto = Filestore on gcp, EFS on aws, NFS on onprem. Default: auto. replaces: the filesystem.",
@@ -171,23 +184,90 @@ class StorageSpec(_Model):
     )
 
 
+# Receivers whose endpoint is itself a credential (whoever has it can post or page): the value lives
+# beside the spec, in the secret config key aistack:alert_credentials (receiver name → value), set with
+# `pulumi config set --secret --path 'aistack:alert_credentials.<receiver>' <value>`; never in `target`.
+ALERT_CREDENTIALS = "alert_credentials"
+CREDENTIAL_RECEIVERS: dict[str, str] = {
+    "slack": "Slack incoming-webhook URL",
+    "pagerduty": "PagerDuty Events v2 routing key",
+    "webhook": "webhook URL",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SLACK_CHANNEL = re.compile(r"^[#@]?[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # #gpu-alerts, @user or an id like C0123ABCD
+_SECRET_LOOKING = (
+    re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE),  # any URL: Slack and webhook URLs carry their token
+    re.compile(r"hooks\.slack\.com", re.IGNORECASE),
+    re.compile(r"^xox[a-z]-", re.IGNORECASE),  # Slack API tokens
+    re.compile(r"^[A-Za-z0-9+/=_-]{32,}$"),  # PagerDuty integration/routing keys are 32 characters
+)
+
+
+def looks_like_credential(value: str) -> bool:
+    """A URL or a long key: what a Slack webhook, PagerDuty routing key or webhook URL looks like."""
+    return any(p.search(value) for p in _SECRET_LOOKING)
+
+
 class AlertReceiver(_Model):
-    name: DnsLabel
-    type: Literal["email", "slack", "pagerduty", "webhook"]
-    target: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="Address, channel, routing key reference or URL."
+    name: DnsLabel = Field(description="Receiver name, unique in the stack; keys its credential, if any.")
+    type: Literal["email", "slack", "pagerduty", "webhook"] = Field(
+        description="email, slack, pagerduty or webhook. slack, pagerduty and webhook need a credential in the "
+        "secret config key aistack:alert_credentials."
     )
+    # No length bound here: pydantic's length errors quote the value, and a target may hold a pasted credential.
+    target: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None,
+        validate_default=True,
+        description="email: the address (required). slack: the channel, e.g. '#gpu-alerts' (required). "
+        "pagerduty, webhook: not set. Never a URL or key: those go in aistack:alert_credentials.",
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _target_fits_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind is None:
+            return value  # the type itself is wrong, and reported
+        name = info.data.get("name") or "<receiver>"
+        move = (
+            f"a {CREDENTIAL_RECEIVERS.get(kind, 'credential')} is a credential and never goes in the spec; "
+            f"remove target and run: pulumi config set --secret --path 'aistack:{ALERT_CREDENTIALS}.{name}' <value>"
+        )
+        if kind == "email":
+            if value is None:
+                raise ValueError("an email receiver needs target: the address to send to, e.g. oncall@example.com")
+            if len(value) > 254 or not _EMAIL.match(value):
+                raise ValueError("an email receiver's target must be an email address like oncall@example.com")
+            return value
+        if value is not None and looks_like_credential(value):
+            wanted = "a Slack channel" if kind == "slack" else "a target"
+            raise ValueError(f"looks like a credential, not {wanted}: {move}")
+        if kind == "slack":
+            if value is None:
+                raise ValueError(
+                    "a slack receiver needs target: the channel to post to, e.g. '#gpu-alerts' (its webhook URL "
+                    f"goes in the secret config key aistack:{ALERT_CREDENTIALS}.{name})"
+                )
+            if not _SLACK_CHANNEL.match(value):  # also bounds the length (80)
+                raise ValueError("a slack receiver's target must be a channel like '#gpu-alerts' or '@user'")
+            return value
+        if value is not None:
+            raise ValueError(
+                f"a {kind} receiver takes no target: its {CREDENTIAL_RECEIVERS[kind]} goes in the secret config key "
+                f"aistack:{ALERT_CREDENTIALS}.{name}; remove target"
+            )
+        return value
 
 
 class MonitoringSpec(_Model):
-    enabled: bool = Field(default=True, description="Install Prometheus, Grafana and GPU alerts. Default: true.")
+    enabled: StrictBool = Field(default=True, description="Install Prometheus, Grafana and GPU alerts. Default: true.")
     retention: Duration = Field(default="15d", description="Metrics retention, e.g. 15d. Default: 15d.")
-    storage_gb: int = Field(default=50, ge=1, le=100_000, description="Prometheus volume in GB. Default: 50.")
+    storage_gb: StrictInt = Field(default=50, ge=1, le=100_000, description="Prometheus volume in GB. Default: 50.")
     alert_receivers: tuple[AlertReceiver, ...] = Field(default=(), description="Where alerts go. Default: none.")
-    idle_gpu_utilization_percent: int = Field(
+    idle_gpu_utilization_percent: StrictInt = Field(
         default=10, ge=1, le=100, description="Below this a GPU counts as idle. Default: 10."
     )
-    idle_gpu_minutes: int = Field(default=30, ge=5, le=1440, description="Idle this long → alert. Default: 30.")
+    idle_gpu_minutes: StrictInt = Field(default=30, ge=5, le=1440, description="Idle this long → alert. Default: 30.")
 
 
 class TeamSpec(_Model):
@@ -195,14 +275,16 @@ class TeamSpec(_Model):
     cohort: DnsLabel = Field(
         default="ai", description="Kueue cohort; teams in one cohort lend idle quota. Default: ai."
     )
-    quotas: dict[str, Annotated[int, Field(ge=0)]] = Field(
+    quotas: dict[str, Annotated[StrictInt, Field(ge=0)]] = Field(
         default_factory=dict, description="Pool name → accelerators guaranteed to the team. Default: none."
     )
-    cpu: int | None = Field(default=None, ge=1, description="Guaranteed CPU cores. Default: sized from the quota.")
-    memory_gb: int | None = Field(
+    cpu: StrictInt | None = Field(
+        default=None, ge=1, description="Guaranteed CPU cores. Default: sized from the quota."
+    )
+    memory_gb: StrictInt | None = Field(
         default=None, ge=1, description="Guaranteed memory in GB. Default: sized from the quota."
     )
-    can_borrow: bool = Field(default=True, description="May borrow idle quota from its cohort. Default: true.")
+    can_borrow: StrictBool = Field(default=True, description="May borrow idle quota from its cohort. Default: true.")
     admins: tuple[str, ...] = Field(default=(), description="Identity-provider groups with admin on the namespace.")
     editors: tuple[str, ...] = Field(default=(), description="Groups with edit on the namespace.")
     viewers: tuple[str, ...] = Field(default=(), description="Groups with view on the namespace.")
@@ -211,7 +293,7 @@ class TeamSpec(_Model):
         description="Owner of the team's Kubeflow Profile: a user (e.g. alice@example.com). "
         "Default: the first admins group, else the group <team>-admins (kind Group).",
     )
-    storage_gb: int = Field(
+    storage_gb: StrictInt = Field(
         default=100,
         ge=0,
         le=1_000_000,
@@ -221,14 +303,14 @@ class TeamSpec(_Model):
 
 
 class SchedulingSpec(_Model):
-    allow_overcommit: bool = Field(
+    allow_overcommit: StrictBool = Field(
         default=False,
         description="Allow team quotas to add up to more than the pools can hold. Default: false.",
     )
 
 
 class KubeflowSpec(_Model):
-    enabled: bool = Field(default=True, description="Install Kubeflow. Default: true.")
+    enabled: StrictBool = Field(default=True, description="Install Kubeflow. Default: true.")
     version: Literal["26.03"] = Field(default="26.03", description="kubeflow/manifests release. Default: 26.03.")
     components: tuple[KubeflowComponent, ...] = Field(
         default=("pipelines", "notebooks", "trainer", "dashboard", "profiles"),
@@ -239,17 +321,20 @@ class KubeflowSpec(_Model):
 def _mirror(value: str) -> str:
     if value.startswith("oci://") or value.startswith("/"):
         return value.rstrip("/")
-    raise ValueError(f"'{value}' is neither oci://host/path nor an absolute directory path")
+    raise ValueError(
+        f"'{value}' is neither oci://host/path nor an absolute directory path; "
+        "write it like oci://registry.example.com/aistack or /srv/aistack-mirror/charts"
+    )
 
 
 def _directory(value: str) -> str:
     if value.startswith("/"):
         return value.rstrip("/")
-    raise ValueError(f"'{value}' is not an absolute directory path")
+    raise ValueError(f"'{value}' is not an absolute directory path; write it like /srv/aistack-mirror/manifests")
 
 
 class UpstreamSpec(_Model):
-    install: bool = Field(
+    install: StrictBool = Field(
         default=True,
         description="Install the third-party components (GPU Operator, Kueue, kube-prometheus-stack, Kubeflow) "
         "from their pinned sources. false: they are installed already (GitOps, another team, the local test "
@@ -280,7 +365,9 @@ def _address_range(value: str) -> str:
             f"'{value}' is not an address range ({exc}); write it like 192.168.10.240-192.168.10.250"
         ) from None
     if lo.version != hi.version or int(lo) > int(hi):
-        raise ValueError(f"'{value}' is not an ascending range of one IP family")
+        raise ValueError(
+            f"'{value}' is not an ascending range of one IP family; write it like 192.168.10.240-192.168.10.250"
+        )
     return f"{lo}-{hi}"
 
 
@@ -299,7 +386,7 @@ class ObjectStoreSpec(_Model):
     region: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
         default="us-east-1", description="Signing region the endpoint expects. Default: us-east-1."
     )
-    capacity_gb: int = Field(
+    capacity_gb: StrictInt = Field(
         default=500, ge=10, le=1_000_000, description="seaweedfs only: size of its data volume in GB. Default: 500."
     )
 
@@ -324,10 +411,12 @@ class OnPremSpec(_Model):
 
 
 class SecuritySpec(_Model):
-    customer_managed_keys: bool = Field(
+    customer_managed_keys: StrictBool = Field(
         default=True, description="Encrypt secrets, disks and buckets with keys the stack owns. Default: true."
     )
-    audit_logging: bool = Field(default=True, description="Control-plane and data-access audit logs. Default: true.")
+    audit_logging: StrictBool = Field(
+        default=True, description="Control-plane and data-access audit logs. Default: true."
+    )
 
 
 class StackSpec(_Model):
@@ -356,7 +445,7 @@ class StackSpec(_Model):
     )
     compliance: ComplianceProfile = Field(default="standard", description="standard, hipaa or gdpr. Default: standard.")
     security: SecuritySpec = Field(default_factory=SecuritySpec)
-    data_protection: bool = Field(
+    data_protection: StrictBool = Field(
         default=True,
         description="Protect buckets, filesystems, keys and volumes from deletion (Pulumi protect + retain). "
         "Default: true.",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from blueprints import catalog
 
+from .. import naming
 from ..shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, supports_efa, tpu_slice
 from .errors import SpecIssue, did_you_mean, join_path
 from .model import AcceleratorPool, OnPremSpec, StackSpec
@@ -557,4 +558,162 @@ def hipaa_controls(spec: StackSpec) -> Iterator[SpecIssue]:
     if not spec.data_protection:
         yield SpecIssue(
             "data_protection", "the hipaa profile forbids unprotected data stores.", "set data_protection: true."
+        )
+
+
+# ----------------------------------------------------------------------------------- names
+# Every name the stack creates must be one its provider accepts; components/naming.py builds them
+# and holds the limits (with their sources), so what is checked here is exactly what is created.
+
+
+def _name_issue(name: naming.GeneratedName) -> SpecIssue | None:
+    if name.ok():
+        return None
+    limit = name.limit
+    shorten = name.shortenable
+    path = shorten[-1].path
+    others = [s for s in name.sources if s.path != path]
+    given = f"'{shorten[-1].value}'" + "".join(f" with {s.path} '{s.value}'" for s in others)
+    fields = " and ".join(s.path for s in shorten)
+    if name.too_long():
+        pulumi = "; Pulumi appends '-' and 7 random characters" if name.autonamed else ""
+        reason = (
+            f"{given} makes the {limit.what} '{name.shown}' of {name.length} characters "
+            f"(limit {limit.max_len}{pulumi})."
+        )
+        room = name.room()
+        if room < len(shorten):
+            fix = (
+                f"the {limit.what} cannot fit; choose shorter values for {' and '.join(s.path for s in name.sources)}."
+            )
+        elif len(shorten) == 1:
+            fix = f"shorten {fields} to at most {room} characters."
+        else:
+            now = sum(len(s.value) for s in shorten)
+            fix = f"shorten {fields} to at most {room} characters together (now {now})."
+        return SpecIssue(path, reason, fix)
+    if name.too_short():
+        return SpecIssue(
+            path,
+            f"{given} makes the {limit.what} '{name.shown}' of {name.length} characters (at least {limit.min_len}).",
+            f"lengthen {fields}.",
+        )
+    return SpecIssue(
+        path,
+        f"{given} makes the {limit.what} '{name.shown}', which {name.charset_problem()}.",
+        f"change {fields}; a {limit.what} takes {limit.rule}.",
+    )
+
+
+@rule
+def generated_names(spec: StackSpec) -> Iterator[SpecIssue]:
+    """Each cloud and Kubernetes name built from spec values fits its provider's length and character set."""
+    bad_project = spec.project is not None and naming.project_id_problem(spec.project) is not None
+    for name in naming.generated_names(spec):
+        if bad_project and any(s.path == "project" for s in name.sources):
+            continue  # gcp_project_id reports the project itself
+        issue = _name_issue(name)
+        if issue is not None:
+            yield issue
+
+
+@rule
+def gcp_project_id(spec: StackSpec) -> Iterator[SpecIssue]:
+    """The project id becomes part of bucket names and the Workload Identity pool."""
+    if spec.target != "gcp" or spec.project is None:
+        return
+    problem = naming.project_id_problem(spec.project)
+    if problem is not None:
+        yield SpecIssue(
+            "project",
+            f"'{spec.project}' is not a GCP project id: {problem}.",
+            "set the project id (not its display name or number), as `gcloud projects list` shows it.",
+        )
+
+
+def _key_issues(path: str, key: str, target: str, what: str) -> Iterator[SpecIssue]:
+    """A node label or taint key, as Kubernetes and the target's node pools accept it."""
+    problem = naming.label_key_problem(key)
+    if problem is not None:
+        yield SpecIssue(
+            path,
+            f"'{key}' is not a Kubernetes {what} key: it {problem}.",
+            "write it as [prefix/]name: an optional DNS subdomain (at most 253 characters) and '/', then at most "
+            "63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit.",
+        )
+        return
+    limit = naming.EKS_LABEL_KEY_MAX if what == "label" else naming.EKS_TAINT_KEY_MAX
+    if target == "aws" and len(key) > limit:
+        yield SpecIssue(
+            path,
+            f"'{key}' is {len(key)} characters; EKS node groups take {what} keys of at most {limit}, prefix included.",
+            f"shorten the {what} key to at most {limit} characters.",
+        )
+    if target in ("gcp", "aws") and what == "label" and (problem := naming.kubelet_label_problem(key)) is not None:
+        yield SpecIssue(
+            path,
+            f"'{key}' {problem}; node pools label their nodes through the kubelet, which would refuse to start.",
+            "use a key in your own namespace (e.g. example.com/<name>), or label the nodes with kubectl instead.",
+        )
+
+
+def _value_issues(path: str, value: str, target: str, what: str) -> Iterator[SpecIssue]:
+    """A node label or taint value, as Kubernetes and the target's node pools accept it."""
+    problem = naming.label_value_problem(value)
+    if problem is not None:
+        yield SpecIssue(
+            path,
+            f"'{value}' is not a Kubernetes {what} value: it {problem}.",
+            "use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit.",
+        )
+    elif target == "aws" and what == "label" and not value:
+        yield SpecIssue(path, "EKS node groups do not take empty label values.", "give the label a value.")
+
+
+@rule
+def node_labels_and_taints(spec: StackSpec) -> Iterator[SpecIssue]:
+    """Pool labels, taints and on-prem node selectors are valid Kubernetes (and EKS) keys and values."""
+    for i, pool in enumerate(spec.accelerator_pools):
+        for key, value in pool.labels.items():
+            path = join_path("accelerator_pools", i, "labels", key)
+            yield from _key_issues(path, key, spec.target, "label")
+            yield from _value_issues(path, value, spec.target, "label")
+        for j, taint in enumerate(pool.taints):
+            path = join_path("accelerator_pools", i, "taints", j)
+            yield from _key_issues(join_path(path, "key"), taint.key, spec.target, "taint")
+            yield from _value_issues(join_path(path, "value"), taint.value, spec.target, "taint")
+        if spec.target == "onprem":
+            for key, value in pool.node_selector.items():
+                path = join_path("accelerator_pools", i, "node_selector", key)
+                yield from _key_issues(path, key, spec.target, "label")
+                yield from _value_issues(path, value, spec.target, "label")
+
+
+@rule
+def onprem_node_names(spec: StackSpec) -> Iterator[SpecIssue]:
+    """Node names reach the Kubernetes API as object names; anything else is a mistake (or an injection)."""
+    if spec.target != "onprem":
+        return
+    for i, pool in enumerate(spec.accelerator_pools):
+        for j, node in enumerate(pool.nodes):
+            problem = naming.subdomain_problem(node)
+            if problem is not None:
+                yield SpecIssue(
+                    join_path("accelerator_pools", i, "nodes", j),
+                    f"'{node}' is not a Kubernetes node name: it {problem}.",
+                    "use the node's name as `kubectl get nodes` shows it.",
+                )
+
+
+@rule
+def storage_class_name(spec: StackSpec) -> Iterator[SpecIssue]:
+    name = spec.storage.default_storage_class
+    if name is None:
+        return
+    problem = naming.subdomain_problem(name)
+    if problem is not None:
+        yield SpecIssue(
+            "storage.default_storage_class",
+            f"'{name}' is not a StorageClass name: it {problem}.",
+            "use the class's name as `kubectl get storageclass` shows it.",
         )

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from ... import naming
 from ...spec import StackSpec
 from ..kubeconfig import secret_kubeconfig
 from .iam import MANAGED, trust
@@ -53,7 +54,7 @@ def cluster_args(
     if public:
         vpc_config["public_access_cidrs"] = [n.cidr for n in spec.cluster.authorized_networks] or ["0.0.0.0/0"]
     args: dict[str, Any] = {
-        "name": spec.name,
+        "name": naming.eks_cluster_name(spec.name),
         "version": kubernetes_version(spec),
         "vpc_config": vpc_config,
         "access_config": {"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
@@ -72,7 +73,7 @@ def build_cluster(
 ) -> EksCluster:
     opts = pulumi.ResourceOptions(parent=parent)
     role = aws.iam.Role(
-        f"{name}-cluster-role",
+        naming.eks_cluster_role_resource(name),  # auto-named from this: see naming.py
         assume_role_policy=trust("eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
         managed_policy_arns=[MANAGED + "AmazonEKSClusterPolicy"],
         opts=opts,

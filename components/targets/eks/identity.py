@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from ... import naming
 from ...identities import workload_identities
 from ...spec import StackSpec
 from .iam import bucket_access_policy, trust
@@ -20,7 +21,7 @@ def build_identities(
         arns: dict[str, pulumi.Input[str]] = {p: buckets[p].arn for p in wi.buckets}
         writable = {p for p, access in wi.buckets.items() if access == "write"}
         role = aws.iam.Role(
-            f"{name}-{wi.component}",
+            naming.eks_workload_role_resource(name, wi.component),  # auto-named from this
             assume_role_policy=trust("pods.eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
             inline_policies=[{"name": "buckets", "policy": bucket_access_policy(arns, writable)}],
             opts=opts,

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from blueprints import catalog
 
+from ... import naming
 from ...handle import POOL_LABEL, PoolInventory
 from ...shapes import eks_ami_type, eks_instance_type
 from ...spec import AcceleratorPool, StackSpec
@@ -42,7 +43,7 @@ def accelerator_group_args(spec: StackSpec, pool: AcceleratorPool, inventory: Po
     assert acc is not None  # guaranteed by spec validation
     instance = pool.machine_type or eks_instance_type(acc.id, pool.count)
     return {
-        "node_group_name": pool.name,
+        "node_group_name": naming.eks_node_group_name(pool.name),
         "ami_type": eks_ami_type(acc.kind),
         "instance_types": [instance],
         "capacity_type": "SPOT" if pool.spot else "ON_DEMAND",
@@ -59,7 +60,7 @@ def efa_launch_template(
 ) -> aws.ec2.LaunchTemplate:
     """One EFA interface on the primary card; the EKS NVIDIA/Neuron AMIs configure the rest at boot."""
     return aws.ec2.LaunchTemplate(
-        f"{name}-{pool.name}-efa",
+        naming.efa_launch_template_resource(name, pool.name),  # auto-named from this
         network_interfaces=[
             {"device_index": 0, "network_card_index": 0, "interface_type": "efa", "delete_on_termination": "true"}
         ],
@@ -81,7 +82,7 @@ def build_node_groups(
 ) -> tuple[aws.iam.Role, dict[str, aws.eks.NodeGroup]]:
     opts = pulumi.ResourceOptions(parent=parent)
     role = aws.iam.Role(
-        f"{name}-node-role",
+        naming.eks_node_role_resource(name),  # auto-named from this
         assume_role_policy=trust("ec2.amazonaws.com"),
         managed_policy_arns=[MANAGED + p for p in NODE_POLICIES],
         opts=opts,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from ... import naming
 from ...spec import StackSpec
 
 
@@ -47,7 +48,7 @@ def build_storage(
     for purpose in spec.storage.buckets:
         bucket = aws.s3.Bucket(
             f"{name}-{purpose}",
-            bucket_prefix=f"{spec.name}-{purpose}-",
+            bucket_prefix=naming.s3_bucket_prefix(spec.name, purpose),
             force_destroy=not keep,
             tags={**tags, "purpose": purpose},
             opts=stateful,

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from ... import naming
 from ...spec import StackSpec
 from ..kubeconfig import secret_kubeconfig
 from . import network as net
@@ -34,7 +35,7 @@ def cluster_args(spec: StackSpec, project: str, secrets_key: pulumi.Input[str] |
     has_gpus = any(p.accelerator.startswith("nvidia-") for p in spec.accelerator_pools)
     monitored = MONITORED_COMPONENTS + (["DCGM"] if has_gpus else [])
     args: dict[str, Any] = {
-        "name": spec.name,
+        "name": naming.gke_cluster_name(spec.name),
         "location": spec.region,  # regional control plane: survives a zone outage
         "remove_default_node_pool": True,
         "initial_node_count": 1,
@@ -98,7 +99,10 @@ def build_cluster(
 ) -> GkeCluster:
     opts = pulumi.ResourceOptions(parent=parent)
     node_sa = gcp.serviceaccount.Account(
-        f"{name}-node-sa", account_id=f"{spec.name}-nodes", display_name=f"{spec.name} GKE nodes", opts=opts
+        f"{name}-node-sa",
+        account_id=naming.gke_node_service_account_id(spec.name),
+        display_name=naming.gke_node_service_account_display_name(spec.name),
+        opts=opts,
     )
     roles = tuple(
         gcp.projects.IAMMember(

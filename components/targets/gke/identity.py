@@ -3,23 +3,15 @@ bound to its Kubernetes service account and granted only its own buckets."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pulumi
 import pulumi_gcp as gcp
 
 from ...identities import workload_identities
+from ...naming import gke_workload_service_account_display_name
+from ...naming import gke_workload_service_account_id as account_id
 from ...spec import StackSpec
 
 GCS_ROLES = {"read": "roles/storage.objectViewer", "write": "roles/storage.objectAdmin"}
-
-
-def account_id(stack: str, component: str) -> str:
-    """A valid, unique Google service-account id (6-30 chars): long names keep a hash of the full one."""
-    base = f"{stack[:8]}-{component}"
-    if len(base) <= 30:
-        return base
-    return f"{base[:23].rstrip('-')}-{hashlib.sha1(component.encode()).hexdigest()[:6]}"
 
 
 def build_identities(
@@ -31,7 +23,7 @@ def build_identities(
         gsa = gcp.serviceaccount.Account(
             f"{name}-{wi.component}",
             account_id=account_id(spec.name, wi.component),
-            display_name=f"{spec.name} {wi.component}",
+            display_name=gke_workload_service_account_display_name(spec.name, wi.component),
             opts=opts,
         )
         gcp.serviceaccount.IAMMember(

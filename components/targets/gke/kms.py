@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from ... import naming
 from ...spec import StackSpec
 
 ROTATION_PERIOD = "7776000s"  # 90 days
@@ -43,7 +44,7 @@ def service_agents(project_number: pulumi.Input[str]) -> dict[str, pulumi.Output
 
 def build_keys(name: str, spec: StackSpec, project_number: pulumi.Input[str], parent: pulumi.Resource) -> GkeKeys:
     keep = pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
-    ring = gcp.kms.KeyRing(f"{name}-keyring", name=f"{spec.name}-keys", location=spec.region, opts=keep)
+    ring = gcp.kms.KeyRing(f"{name}-keyring", name=naming.kms_key_ring_name(spec.name), location=spec.region, opts=keep)
     secrets = gcp.kms.CryptoKey(
         f"{name}-secrets-key",
         name="gke-secrets",

@@ -34,7 +34,7 @@ def build_accelerator_alerts(
             opts=opts,
         ).id
         for r in spec.monitoring.alert_receivers
-        if r.type == "email"
+        if r.type == "email" and r.target is not None  # the spec requires an address for email receivers
     ]
     mon = spec.monitoring
     return gcp.monitoring.AlertPolicy(

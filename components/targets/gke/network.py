@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from ... import naming
 from ...spec import StackSpec
 
 NODES_CIDR = "10.0.0.0/20"
@@ -33,11 +34,15 @@ class GkeNetwork:
 def build_network(name: str, spec: StackSpec, parent: pulumi.Resource) -> GkeNetwork:
     opts = pulumi.ResourceOptions(parent=parent)
     vpc = gcp.compute.Network(
-        f"{name}-vpc", name=f"{spec.name}-vpc", auto_create_subnetworks=False, routing_mode="REGIONAL", opts=opts
+        f"{name}-vpc",
+        name=naming.gcp_network_name(spec.name),
+        auto_create_subnetworks=False,
+        routing_mode="REGIONAL",
+        opts=opts,
     )
     subnet = gcp.compute.Subnetwork(
         f"{name}-subnet",
-        name=f"{spec.name}-nodes",
+        name=naming.gcp_subnet_name(spec.name),
         region=spec.region,
         network=vpc.id,
         ip_cidr_range=NODES_CIDR,
@@ -52,11 +57,11 @@ def build_network(name: str, spec: StackSpec, parent: pulumi.Resource) -> GkeNet
         opts=opts,
     )
     router = gcp.compute.Router(
-        f"{name}-router", name=f"{spec.name}-router", region=spec.region, network=vpc.id, opts=opts
+        f"{name}-router", name=naming.gcp_router_name(spec.name), region=spec.region, network=vpc.id, opts=opts
     )
     nat = gcp.compute.RouterNat(
         f"{name}-nat",
-        name=f"{spec.name}-nat",
+        name=naming.gcp_nat_name(spec.name),
         router=router.name,
         region=spec.region,
         nat_ip_allocate_option="AUTO_ONLY",
@@ -66,7 +71,7 @@ def build_network(name: str, spec: StackSpec, parent: pulumi.Resource) -> GkeNet
     )
     webhooks = gcp.compute.Firewall(
         f"{name}-webhooks",
-        name=f"{spec.name}-master-webhooks",
+        name=naming.gcp_webhook_firewall_name(spec.name),
         network=vpc.id,
         direction="INGRESS",
         source_ranges=[MASTER_CIDR],

@@ -14,6 +14,7 @@ import pulumi_gcp as gcp
 
 from blueprints import catalog
 
+from ... import naming
 from ...handle import POOL_LABEL, PoolInventory
 from ...shapes import gke_gpu_machine_type, tpu_slice
 from ...spec import AcceleratorPool, StackSpec
@@ -73,7 +74,7 @@ def accelerator_pool_args(
         "taints": [{"key": t.key, "value": t.value, "effect": _EFFECTS[t.effect]} for t in inventory.taints],
     }
     args: dict[str, Any] = {
-        "name": pool.name,
+        "name": naming.gke_node_pool_name(pool.name),
         "location": spec.region,
         "management": {"auto_repair": True, "auto_upgrade": True},
     }

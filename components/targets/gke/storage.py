@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from ... import naming
 from ...spec import StackSpec
 
 
@@ -19,7 +20,7 @@ class GkeStorage:
 
 def bucket_args(spec: StackSpec, project: str, purpose: str, key: pulumi.Input[str] | None) -> dict[str, Any]:
     args: dict[str, Any] = {
-        "name": f"{project}-{spec.name}-{purpose}",  # bucket names are global: the project makes them unique
+        "name": naming.gcs_bucket_name(project, spec.name, purpose),  # global: the project makes it unique
         "location": spec.region.upper(),  # single region: data stays where the spec says
         "uniform_bucket_level_access": True,
         "public_access_prevention": "enforced",
@@ -54,7 +55,7 @@ def build_storage(
         zone = spec.zones[0] if spec.zones else f"{spec.region}-a"
         filestore = gcp.filestore.Instance(
             f"{name}-filestore",
-            name=f"{spec.name}-shared",
+            name=naming.filestore_instance_name(spec.name),
             location=zone,
             tier="ZONAL",  # supports CMEK, unlike BASIC tiers
             file_shares={"name": "shared", "capacity_gb": fs.capacity_gb},

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from ... import naming
 from ...handle import ObjectStore, StaticCredentials
 from ...spec import StackSpec
 
@@ -25,7 +26,7 @@ CONFIG_KEY = "seaweedfs_s3_config"  # the key the chart reads from s3.existingCo
 
 def bucket_names(spec: StackSpec) -> dict[str, str]:
     """Purpose → physical bucket name, with the stack prefix (as on the clouds)."""
-    return {b: f"{spec.name}-{b}" for b in spec.storage.buckets}
+    return {b: naming.object_store_bucket_name(spec.name, b) for b in spec.storage.buckets}
 
 
 def seaweedfs_endpoint() -> str:
