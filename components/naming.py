@@ -77,18 +77,14 @@ def _gcs_reserved(name: str) -> str | None:
     return None
 
 
+# Amazon S3 reserves these prefixes (its reserved suffixes cannot occur: bucket_prefix names end in
+# the provider's unique id): https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
 
 
 def _s3_prefix_reserved(name: str) -> str | None:
     found = next((p for p in _S3_RESERVED_PREFIXES if name.startswith(p)), None)
     return f"begins with the reserved prefix '{found}'" if found else None
-
-
-def _s3_reserved(name: str) -> str | None:
-    found = next((s for s in _S3_RESERVED_SUFFIXES if name.endswith(s)), None)
-    return f"ends with the reserved suffix '{found}'" if found else _s3_prefix_reserved(name)
 
 
 def _consecutive_dots(name: str) -> str | None:

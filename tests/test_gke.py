@@ -164,7 +164,7 @@ def test_unsupported_topology_lists_valid_ones() -> None:
     values = {
         "target": "gcp",
         "region": "us-central1",
-        "project": "p",
+        "project": "acme-ml-prod",
         "zones": ["us-central1-a"],
         "accelerator_pools": [{"name": "t", "accelerator": "tpu-v6e", "count": 4, "tpu_topology": "3x3"}],
     }
@@ -185,7 +185,7 @@ def test_tpu_pool_shape_must_match_slice(pool: dict[str, Any], path: str, text: 
     values = {
         "target": "gcp",
         "region": "us-central1",
-        "project": "p",
+        "project": "acme-ml-prod",
         "accelerator_pools": [{"name": "t", "accelerator": "tpu-v5e", **pool}],
     }
     with pytest.raises(SpecError) as info:
@@ -207,7 +207,7 @@ def test_impossible_gpu_count_is_a_spec_error() -> None:
     values = {
         "target": "gcp",
         "region": "us-central1",
-        "project": "p",
+        "project": "acme-ml-prod",
         "accelerator_pools": [{"name": "h", "accelerator": "nvidia-h100-80gb", "count": 3}],
     }
     with pytest.raises(SpecError) as info:
@@ -220,7 +220,7 @@ def test_tpu_pools_need_a_zone() -> None:
     values = {
         "target": "gcp",
         "region": "us-central1",
-        "project": "p",
+        "project": "acme-ml-prod",
         "accelerator_pools": [{"name": "t", "accelerator": "tpu-v5e", "count": 8, "tpu_topology": "2x4"}],
     }
     with pytest.raises(SpecError) as info:

@@ -143,6 +143,8 @@ def plan_violations(resources: list[PlannedResource]) -> list[str]:
             out += [p for p in [fits(AUTONAMED[r.type], r.name, PULUMI_SUFFIX)] if p]
         elif r.type == "kubernetes:helm.sh/v4:Chart":
             out += [p for p in [fits("Helm release name", inputs.get("name") or r.name)] if p]
+            created = ((inputs.get("values") or {}).get("s3") or {}).get("createBuckets") or []  # SeaweedFS
+            out += [p for b in created if (p := fits("S3 bucket name", b["name"]))]
         elif r.type.startswith("kubernetes:") and isinstance(inputs.get("metadata"), dict):
             meta = inputs["metadata"]
             kind = "Kubernetes namespace" if r.type == "kubernetes:core/v1:Namespace" else "Kubernetes object name"
@@ -212,7 +214,7 @@ def config(target: str, stack: str, pool: str, team: str, bucket: str) -> dict[s
         gpu["node_selector"] = {LONG_KEY: LONG_VALUE}
         values["storage"]["default_storage_class"] = LONG_SUBDOMAIN
         values["storage"]["shared_filesystem"].update(nfs_server="nfs.site-1.internal")
-        values["onprem"] = {"object_store": {"kind": "s3", "endpoint": "https://s3.site-1.internal"}}
+        values["onprem"] = {"object_store": {"kind": "seaweedfs"}}  # creates the stack's buckets
     return values
 
 
@@ -258,33 +260,41 @@ def test_the_longest_valid_inputs_make_names_their_providers_accept(target: str,
     lengths = longest(target, grow)
     resources = planned(parts_config(target, lengths))
     assert plan_violations(resources) == []
-    # One character more than the longest valid is refused, with an issue on a field that was grown.
-    for part in grow:
-        if lengths[part] < LIMITS[part]:
-            with pytest.raises(SpecError) as caught:
-                parse_spec(parts_config(target, {**lengths, part: lengths[part] + 1}))
-            fields = {FIELDS[p] for p in grow}
-            assert any(i.path in fields or any(f in i.reason for f in fields) for i in caught.value.issues)
+    # One character more (each grown part that can still grow) is refused, on a field that was grown.
+    longer = {p: min(n + 1, LIMITS[p]) for p, n in lengths.items()}
+    if longer != lengths:
+        with pytest.raises(SpecError) as caught:
+            parse_spec(parts_config(target, longer))
+        fields = {FIELDS[p] for p in grow} | {f"storage.buckets[{i}]" for i in range(4)}
+        assert all(i.path in fields for i in caught.value.issues), str(caught.value)
 
 
 @pytest.mark.parametrize("target", ["gcp", "aws", "onprem"])
 def test_naming_enumerates_the_names_the_program_creates(target: str) -> None:
     """naming.generated_names is what the targets build: each name it lists is in the plan."""
     values = parts_config(target, longest(target, PARTS))
-    resources = planned(values)
     seen: set[str] = set()
-    for r in resources:
-        seen.add(r.name + "-xxxxxxx")
+    for r in planned(values):
+        seen.add(r.name + "-xxxxxxx")  # as naming shows auto-named resources
         if r.type == "kubernetes:helm.sh/v4:Chart":
             seen.add(r.inputs.get("name") or r.name)
-        for key in (*NAME_INPUTS, "displayName"):
-            if isinstance(r.inputs.get(key), str):
-                seen.add(r.inputs[key])
+        seen.update(strings(r.inputs))
     cloud = {k for k in DOCUMENTED if not k.startswith(("Kubernetes", "Google Cloud label"))}
     missing = [
         n.shown for n in naming.generated_names(parse_spec(values)) if n.limit.what in cloud and n.shown not in seen
     ]
     assert missing == []
+
+
+def strings(value: Any) -> set[str]:
+    """Every string in a planned resource's inputs (chart values included)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(strings(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(strings(v) for v in value))
+    return set()
 
 
 def test_helm_release_names_never_exceed_helm_limit() -> None:
@@ -301,8 +311,10 @@ def test_helm_release_names_never_exceed_helm_limit() -> None:
 BASES = {t: parts_config(t, {}) for t in ("gcp", "aws", "onprem")}
 
 
-def change(target: str, path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+def change(target: str, path: tuple[str | int, ...], value: Any, **top: Any) -> dict[str, Any]:
+    """The target's base config with one value changed (and top-level keys such as name set)."""
     values = copy.deepcopy(BASES[target])
+    values.update(top)
     node: Any = values
     for part in path[:-1]:
         node = node[part]
@@ -311,21 +323,22 @@ def change(target: str, path: tuple[str | int, ...], value: Any) -> dict[str, An
 
 
 POOL0 = ("accelerator_pools", 0)
+BUCKET3 = ("storage", "buckets", 3)
 BROKEN: list[tuple[str, dict[str, Any], str, str]] = [
     # (case id, config, expected issue path, text expected in reason or fix)
     ("gke node sa id", change("gcp", ("name",), "s" * 40), "name", "at most 24 characters"),
-    ("gcs bucket", change("gcp", ("storage", "buckets", 3), "b" * 30), "storage.buckets[3]", "Cloud Storage bucket"),
+    ("gcs bucket", change("gcp", BUCKET3, "b" * 30, name="s" * 10), "storage.buckets[3]", "Cloud Storage bucket"),
     ("gcs google", change("gcp", ("name",), "google-ml"), "storage.buckets[0]", "contains 'google'"),
     ("project with spaces", change("gcp", ("project",), "acme ml prod"), "project", "not a GCP project id"),
     ("project too short", change("gcp", ("project",), "acme"), "project", "6-30"),
     ("project trailing hyphen", change("gcp", ("project",), "acme-ml-"), "project", "does not end with '-'"),
     ("project upper case", change("gcp", ("project",), "Acme-ml"), "project", "lowercase letter"),
     ("iam cluster role", change("aws", ("name",), "s" * 40), "name", "IAM role name"),
-    ("iam team role", change("aws", ("teams", 0, "name"), "t" * 40), "teams[0].name", "together"),
-    ("s3 bucket prefix", change("aws", ("storage", "buckets", 3), "b" * 30), "storage.buckets[3]", "at most 37"),
+    ("iam team role", change("aws", ("teams", 0, "name"), "t" * 40, name="s" * 10), "teams[0].name", "together"),
+    ("s3 bucket prefix", change("aws", BUCKET3, "b" * 30, name="s" * 10), "storage.buckets[3]", "limit 37"),
     ("s3 reserved prefix", change("aws", ("name",), "xn--ml"), "storage.buckets[0]", "reserved prefix 'xn--'"),
     ("s3 sthree prefix", change("aws", ("name",), "sthree-ml"), "storage.buckets[0]", "reserved prefix"),
-    ("onprem bucket", change("onprem", ("storage", "buckets", 3), "b" * 30), "storage.buckets[3]", "S3 bucket name"),
+    ("onprem bucket", change("onprem", BUCKET3, "b" * 30, name="s" * 40), "storage.buckets[3]", "S3 bucket name"),
     ("label key", change("gcp", (*POOL0, "labels"), {"bad key!": "v"}), "accelerator_pools[0].labels.bad key!", "key"),
     ("label prefix", change("gcp", (*POOL0, "labels"), {"Example.com/x": "v"}), "labels.Example.com/x", "prefix"),
     ("label value", change("gcp", (*POOL0, "labels"), {"a": "-v"}), "accelerator_pools[0].labels.a", "label value"),
@@ -336,7 +349,7 @@ BROKEN: list[tuple[str, dict[str, Any], str, str]] = [
     ("eks empty label value", change("aws", (*POOL0, "labels"), {"a": ""}), "accelerator_pools[0].labels.a", "empty"),
     ("taint key", change("gcp", (*POOL0, "taints"), [{"key": "a/b/c"}]), "accelerator_pools[0].taints[0].key", "'/'"),
     ("taint value", change("gcp", (*POOL0, "taints"), [{"key": "a", "value": "x y"}]), "taints[0].value", "taint"),
-    ("eks taint key", change("aws", (*POOL0, "taints"), [{"key": LONG_KEY}]), "taints[0].key", "at most 63"),
+    ("eks taint key", change("aws", (*POOL0, "taints"), [{"key": EKS_KEY + "k"}]), "taints[0].key", "at most 63"),
     ("node name flag", change("onprem", (*POOL0, "nodes"), ["-oProxyCommand=x"]), "pools[0].nodes[0]", "node"),
     ("node name path", change("onprem", (*POOL0, "nodes"), ["x/../../y"]), "accelerator_pools[0].nodes[0]", "node"),
     ("node name long", change("onprem", (*POOL0, "nodes"), ["n" * 254]), "accelerator_pools[0].nodes[0]", "254"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,6 +62,11 @@ def _options(
         _debug["on"] = True
 
 
+@functools.cache
+def _command() -> Any:
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point and the in-process entry the tests use; returns the exit code.
 
@@ -70,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _debug["on"] = bool(os.environ.get("AISTACK_DEBUG")) or "--debug" in args
     try:
-        app(args=args, prog_name="aistack")  # click's standalone mode: always ends in SystemExit
+        # click's standalone mode: always ends in SystemExit. The click command is built once per process
+        # (typer derives it from every command's signature, ~0.1 s), which in-process callers reuse.
+        _command().main(args=args, prog_name="aistack")
         return EXIT_OK
     except SystemExit as exc:  # usage errors (unknown option, bad value) arrive here as 2, from click
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_INVALID)

@@ -60,7 +60,14 @@ StackArg = Annotated[str, typer.Argument(help="Stack name (stacks/Pulumi.<name>.
 
 
 def print_spec_error(exc: SpecError) -> None:
+    """Every problem with its field, reason and fix: a table on a terminal; one plain line per problem
+    (`field: reason To fix: fix`) when stderr is a file or a pipe, so CI logs and grep read it whole."""
     where = f" in {exc.source}" if exc.source else ""
+    if not err.is_terminal:
+        err.print(f"{len(exc.issues)} problem(s){where}:")
+        for issue in exc.issues:  # a value quoted in a reason may hold line breaks: keep one line per problem
+            err.print("  " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(issue)))
+        return
     table = Table(title=f"{len(exc.issues)} problem(s){where}", show_lines=True, title_justify="left")
     table.add_column("field", style="bold red", overflow="fold")
     table.add_column("problem", overflow="fold")

@@ -156,7 +156,7 @@ def teams() -> None:
     by_cq = {lq["spec"]["clusterQueue"]: lq for lq in lqs}
     table = Table(title="teams → queues → accelerators", title_justify="left")
     for col in ("namespace", "local queue", "cluster queue", "cohort", "flavor", "resource", "nominal", "borrowing"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for cq in sorted(cqs, key=lambda q: q["metadata"]["name"]):
         lq = by_cq.get(cq["metadata"]["name"], {})
         for group in cq["spec"].get("resourceGroups", []):

@@ -66,7 +66,7 @@ def render_tree(p: Plan) -> Tree:
 
 def _summary_table(p: Plan) -> Table:
     table = Table(title="resources by type", title_justify="left")
-    table.add_column("type")
+    table.add_column("type", overflow="fold")
     table.add_column("count", justify="right")
     summary: dict[str, Any] = p.summary()
     for type_, n in summary["by_type"].items():

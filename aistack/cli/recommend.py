@@ -25,7 +25,9 @@ def options_table(decision: decide.Decision, title: str = "Ranked options") -> T
     serving = decision.workload.kind == "serving"
     table = Table(title=title, title_justify="left")
     for col in ("#", "accelerator", "where", "chips", "hours", "USD", "MFU"):
-        table.add_column(col, justify="right" if col in ("#", "chips", "hours", "USD", "MFU") else "left")
+        table.add_column(
+            col, justify="right" if col in ("#", "chips", "hours", "USD", "MFU") else "left", overflow="fold"
+        )
     for i, o in enumerate(decision.options, 1):
         e = o.estimate
         where = f"{o.venue.target} {o.venue.region}" + (" spot" if o.venue.spot else "")
@@ -46,8 +48,8 @@ def print_decision(decision: decide.Decision, show_eliminated: int = 12) -> None
         for r in sorted(risks):
             console.print(styled("  [yellow]risk[/] {r}", r=r))
     gone = Table(title=f"Eliminated ({len(decision.eliminated)})", title_justify="left")
-    gone.add_column("option")
-    gone.add_column("reason")
+    gone.add_column("option", overflow="fold")
+    gone.add_column("reason", overflow="fold")
     order = ("framework", "precision", "compliance", "deadline", "budget", "memory", "regions", "clouds", "spot")
     ranked = sorted(decision.eliminated, key=lambda e: order.index(e.constraint) if e.constraint in order else 99)
     for e in ranked[:show_eliminated]:

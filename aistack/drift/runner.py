@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,9 +48,21 @@ def explain(exc: Exception, stack: str) -> str:
         return "the stack's secrets cannot be decrypted. To fix: set PULUMI_CONFIG_PASSPHRASE (or _FILE) for it."
     if "credentials" in text.lower() or "pulumi login" in text:
         return "no credentials for the backend. To fix: `pulumi login <backend>` or set PULUMI_ACCESS_TOKEN."
-    lines = [line.strip() for line in text.splitlines() if line.strip() and "stderr:" not in line]
-    error_lines = [line for line in lines if line.startswith("error:")]
-    return (error_lines or lines or [type(exc).__name__])[0]
+    return cli_message(text) or type(exc).__name__
+
+
+def cli_message(text: str) -> str:
+    """The CLI's own words from an Automation API error, whose text is '\n code: N\n stdout: …\n stderr: …':
+    the first `error:` line of stderr (then of anything), never the bare exit code."""
+    _, _, stderr = text.partition(" stderr:")
+    for source in (stderr, text):
+        lines = [line.strip() for line in source.splitlines() if line.strip()]
+        lines = [line for line in lines if not line.startswith(("code:", "stdout:", "stderr:"))]
+        error_lines = [line for line in lines if line.startswith("error:")]
+        if error_lines or lines:
+            return (error_lines or lines)[0]
+    code = re.search(r"code: (-?\d+)", text)
+    return f"the pulumi CLI exited with code {code.group(1)} and no message" if code else ""
 
 
 def check_stack(

@@ -246,14 +246,17 @@ def _namespace_issue(key: str, ns: str, sep: str, name: str) -> SpecIssue | None
     """A key that was surely meant for aistack but would be silently ignored: a near miss of the
     namespace (`aistackk:teams`, `AISTACK:teams`) or a bare aistack field name (`teams`)."""
     fields = list(StackSpec.model_fields)
+    shown = key if key.strip() and key.isprintable() else repr(key)
     if not sep:
+        if not key.strip():
+            return SpecIssue(shown, "is an empty config key;", "delete it.")
         fix = f"write it as '{NAMESPACE}:{key}'." if key in fields else f"write it as <namespace>:{key}."
-        return SpecIssue(key, "config keys are namespaced (namespace:name); this one has no namespace;", fix)
+        return SpecIssue(shown, "config keys are namespaced (namespace:name); this one has no namespace;", fix)
     lowered = ns.lower()
     near = lowered == NAMESPACE or difflib.SequenceMatcher(None, lowered, NAMESPACE).ratio() >= 0.75
     if near or (name in fields and lowered.startswith(("ai", "stack"))):
         return SpecIssue(
-            key,
+            shown,
             f"namespace '{ns}' is not '{NAMESPACE}', so this whole key would be ignored;",
             f"write it as '{NAMESPACE}:{name}'.",
         )

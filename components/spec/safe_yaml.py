@@ -31,7 +31,12 @@ MAX_NODES = 100_000  # expanded scalars + collections; a 256-team stack is about
 MAX_DEPTH = 64  # nesting; the deepest aistack field is 5 levels down
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (every manylinux wheel is): about 10x faster at
+# scanning, with the same SafeConstructor on top, so the checks below apply unchanged.
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
     """SafeLoader that rejects duplicate keys and non-finite floats."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -56,7 +61,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct_float(loader: _Loader, node: ScalarNode) -> float:
-    value = yaml.SafeLoader.construct_yaml_float(loader, node)
+    value = yaml.constructor.SafeConstructor.construct_yaml_float(loader, node)
     if not math.isfinite(value):
         raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a finite number", node.start_mark)
     return value
