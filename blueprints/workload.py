@@ -169,7 +169,8 @@ def _describe(e: Any) -> str:
     got = "" if isinstance(value, (dict, list)) or e["type"] == "missing" else f" (got {str(value)[:40]!r})"
     model: type[BaseModel] = Workload
     for part in loc[:-1]:
-        model = {"constraints": Constraints, "onprem": OnPremSystem}.get(str(part), model)
+        sections: dict[str, type[BaseModel]] = {"constraints": Constraints, "onprem": OnPremSystem}
+        model = sections.get(str(part), model)
     info = model.model_fields.get(str(loc[-1])) if loc else None
     what = info.description if info is not None and info.description else "see docs/decision.md"
     ctx = e.get("ctx") or {}

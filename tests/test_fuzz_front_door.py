@@ -231,7 +231,7 @@ def raw_yaml(draw: st.DrawFn) -> str:
         return draw(st.text(max_size=200))
     base = yaml.safe_dump(EXAMPLES[draw(st.sampled_from(sorted(EXAMPLES)))])
     cut = draw(st.integers(0, len(base)))
-    return base[:cut] + draw(st.sampled_from(HOSTILE + ["&x", "*x", "<<: *y", "!!python/object:os.system", "\t"]))
+    return base[:cut] + draw(st.sampled_from([*HOSTILE, "&x", "*x", "<<: *y", "!!python/object:os.system", "\t"]))
 
 
 @settings(FUZZ, max_examples=examples(1500))

@@ -57,7 +57,8 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
                     key_node.start_mark,
                 )
             seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def _construct_float(loader: _Loader, node: ScalarNode) -> float:
@@ -67,7 +68,7 @@ def _construct_float(loader: _Loader, node: ScalarNode) -> float:
     return value
 
 
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)  # type: ignore[arg-type]
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def _expanded_size(root: Node, limit: int) -> int:
