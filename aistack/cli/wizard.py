@@ -29,8 +29,6 @@ ANSWER_KEYS = frozenset(
 )
 # Pulumi's own stack-name rule (pkg/backend: ^[A-Za-z0-9_.-]{1,100}$); the name is also the file name.
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-# A GCP project id: 6-30 characters, lowercase letter first, no trailing hyphen.
-GCP_PROJECT = r"[a-z][-a-z0-9]{4,28}[a-z0-9]"
 
 
 def _ask(answers: dict[str, Any]) -> dict[str, Any]:
@@ -130,8 +128,6 @@ def wizard(
         wl, title, extra = _workload(answers)
     except workload.WorkloadError as exc:
         fail(str(exc))
-    if answers.get("project"):
-        extra["project"] = answers["project"]
     decision = decide.decide(wl, limit=5)
     print_decision(decision, show_eliminated=6)
     if not decision.options:
@@ -150,6 +146,11 @@ def wizard(
     if not 1 <= index <= len(decision.options):
         fail(f"choice: {index} is not an option shown.", f"write a number from 1 to {len(decision.options)}.")
     option = decision.options[index - 1]
+    if answers.get("project"):
+        if option.venue.target == "gcp":
+            extra["project"] = answers["project"]
+        else:  # a GCP project id means nothing to an AWS or on-prem stack: say so rather than write it
+            err.print(f"note: project {answers['project']} is not used: the chosen option runs on {option.venue.target}.")
     path = stacks_dir / f"Pulumi.{answers['name']}.yaml"
     if path.exists() and not force:
         fail(f"{path} exists.", "pick another name or pass --force.")
@@ -188,9 +189,9 @@ def check_answers(answers: dict[str, Any]) -> list[str]:
     """What the workload model does not check: unknown keys, the stack name (it becomes a file name and
     a Pulumi stack), the blueprint (it becomes a file look-up), the GCP project id and the choice."""
     import difflib
-    import re
 
     from blueprints import named
+    from components.naming import GCP_PROJECT_ID  # the same rule `validate` applies to aistack:project
 
     problems = []
     for key in answers:
@@ -210,7 +211,7 @@ def check_answers(answers: dict[str, Any]) -> list[str]:
     if blueprint is not None and blueprint not in named.names():
         problems.append(f"blueprint {blueprint!r} does not exist. To fix: one of {', '.join(named.names())}.")
     project = answers.get("project")
-    if project is not None and not (isinstance(project, str) and re.fullmatch(GCP_PROJECT, project)):
+    if project is not None and not (isinstance(project, str) and GCP_PROJECT_ID.fullmatch(project)):
         problems.append(
             f"project {project!r} is not a GCP project id (6-30 lowercase letters, digits, '-', starting with a "
             "letter). To fix: write your project id, e.g. project: ml-platform-prod."

@@ -111,7 +111,7 @@ class Sharing(_Model):
 
 
 class Taint(_Model):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=317)]  # prefix (253) + "/" + name (63)
     value: str = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
