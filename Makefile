@@ -62,6 +62,7 @@ unit: setup sshd tools $(CHECKOV_STAMP) $(POLICY_STAMP)
 test: lint unit
 
 bench: setup tools
+	@$(PY) -m benchmarks.startup
 	@$(PY) -m benchmarks.plan_scale
 	@$(PY) -m benchmarks.apply
 
