@@ -318,3 +318,18 @@ def test_tables_are_not_truncated_mid_word_when_piped(tmp_path: Path) -> None:
     assert good.returncode in (0, 1) and "…" not in good.stdout.replace("… ", "")
     table_lines = [line for line in good.stdout.splitlines() if line[:1] in "┏┃┡│└━┗╭╰"]
     assert table_lines and max(len(line) for line in table_lines) <= 80
+
+
+@pytest.mark.parametrize("content", [b"clusters: [1, 2]\ncontexts: x\n", b"\x00\x01binary", b"a: [\n"])
+def test_a_broken_kubeconfig_is_bad_input(content: bytes, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(content)
+    config = {
+        "aistack:target": "onprem",
+        "aistack:region": "dc1",
+        "aistack:onprem": {"volumes": "local-path"},
+        "aistack:cluster": {"kubeconfig": str(kubeconfig)},
+        "aistack:accelerator_pools": [{"name": "h100", "accelerator": "nvidia-h100-80gb", "nodes": ["gpu-01"]}],
+    }
+    code, _, err = run("verify-nodes", str(stack_file(tmp_path, config)))
+    assert code == 2 and "kubeconfig" in err and "To fix" in err and "bug" not in err
