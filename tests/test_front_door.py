@@ -333,3 +333,21 @@ def test_a_broken_kubeconfig_is_bad_input(content: bytes, tmp_path: Path) -> Non
     }
     code, _, err = run("verify-nodes", str(stack_file(tmp_path, config)))
     assert code == 2 and "kubeconfig" in err and "To fix" in err and "bug" not in err
+
+
+def test_the_plan_tree_wraps_instead_of_cropping_when_piped() -> None:
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+
+    def plan(*extra: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "aistack", "plan", "local", *extra], capture_output=True, text=True, cwd=ROOT, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    doc = json.loads(plan("--json"))
+    tree = plan()
+    assert max(len(line) for line in tree.splitlines()) <= 80
+    flat = "".join(c for c in tree if not c.isspace() and c not in "│├└─")
+    for r in doc["resources"]:  # every name and type is there in full, folded across lines at worst
+        assert r["name"] + r["type"] in flat, r["name"]

@@ -23,9 +23,9 @@ EXIT_BUG = 70  # a bug in aistack itself (sysexits EX_SOFTWARE): never the user'
 
 def _console(stderr: bool) -> Console:
     """User text is never markup (a value like '[/bad]' is printed as written, not parsed) and never
-    emoji codes. When the output is not a terminal, plain lines are not re-wrapped (grep-able logs)."""
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, markup=False, emoji=False, soft_wrap=not probe.is_terminal)
+    emoji codes. Errors are printed with soft_wrap (one line each, whole in CI logs); tables and trees
+    fold long cells at the width (80 when not a terminal, or $COLUMNS) instead of cropping them."""
+    return Console(stderr=stderr, markup=False, emoji=False)
 
 
 console = _console(stderr=False)
@@ -51,7 +51,7 @@ def fail(message: str, fix: str = "", code: int = EXIT_INVALID) -> NoReturn:
     text = styled("[red]{message}[/]", message=message)
     if fix:
         text.append(f" To fix: {fix}")
-    err.print(text)
+    err.print(text, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -64,9 +64,9 @@ def print_spec_error(exc: SpecError) -> None:
     (`field: reason To fix: fix`) when stderr is a file or a pipe, so CI logs and grep read it whole."""
     where = f" in {exc.source}" if exc.source else ""
     if not err.is_terminal:
-        err.print(f"{len(exc.issues)} problem(s){where}:")
+        err.print(f"{len(exc.issues)} problem(s){where}:", soft_wrap=True)
         for issue in exc.issues:  # a value quoted in a reason may hold line breaks: keep one line per problem
-            err.print("  " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(issue)))
+            err.print("  " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(issue)), soft_wrap=True)
         return
     table = Table(title=f"{len(exc.issues)} problem(s){where}", show_lines=True, title_justify="left")
     table.add_column("field", style="bold red", overflow="fold")

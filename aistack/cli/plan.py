@@ -30,7 +30,7 @@ def _key_props(r: PlannedResource) -> str:
 
 def _label(r: PlannedResource, descendants: int) -> Text:
     """Resource names and inputs come from the user's config: built as Text, never parsed as markup."""
-    label = Text.assemble((r.name, "bold cyan" if not r.custom else "white"), " ", (r.type, "magenta"))
+    label = Text.assemble((r.name, "bold cyan" if not r.custom else "white"), " ", (r.type, "magenta"), overflow="fold")
     if not r.custom:
         label.append(f" ({descendants} resources)", style="dim")
     props = _key_props(r)
