@@ -339,9 +339,8 @@ def test_the_plan_tree_wraps_instead_of_cropping_when_piped() -> None:
     env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
 
     def plan(*extra: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "aistack", "plan", "local", *extra], capture_output=True, text=True, cwd=ROOT, env=env
-        )
+        argv = [sys.executable, "-m", "aistack", "plan", "local", *extra]
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

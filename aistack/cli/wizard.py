@@ -150,7 +150,8 @@ def wizard(
         if option.venue.target == "gcp":
             extra["project"] = answers["project"]
         else:  # a GCP project id means nothing to an AWS or on-prem stack: say so rather than write it
-            err.print(f"note: project {answers['project']} is not used: the chosen option runs on {option.venue.target}.")
+            target = option.venue.target
+            err.print(f"note: project {answers['project']} is not used: the chosen option runs on {target}.")
     path = stacks_dir / f"Pulumi.{answers['name']}.yaml"
     if path.exists() and not force:
         fail(f"{path} exists.", "pick another name or pass --force.")
