@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 OUT ?= out
 
-.PHONY: setup test unit lint bench demo clean sshd tools
+.PHONY: setup test unit lint bench demo clean sshd shellcheck tools
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ sshd:
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >/dev/null; }; \
 	  else echo "note: no sshd and no root apt-get; the SSH tests of verify-nodes will be skipped"; fi; }
 
+# actionlint checks the `run:` scripts of the workflows with shellcheck; Debian's shellcheck provides it.
+shellcheck:
+	@command -v shellcheck >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing shellcheck (for actionlint's workflow checks)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; }; \
+	  else echo "note: no shellcheck and no root apt-get; actionlint runs without shellcheck"; fi; }
+
 # checkov and the CrossGuard pack pin dependencies the main venv cannot share (packaging, protobuf).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-3.3.30
@@ -55,7 +64,7 @@ $(POLICY_STAMP): policies/requirements.txt
 tools:
 	@scripts/tools.sh >/dev/null
 
-unit: setup sshd tools $(CHECKOV_STAMP) $(POLICY_STAMP)
+unit: setup sshd shellcheck tools $(CHECKOV_STAMP) $(POLICY_STAMP)
 	@echo "==> pytest"
 	@$(PY) -m pytest
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build aistack's engine and local-cluster tools from the Go module proxy (the only source reachable
-# here) into a cache the project owns. Skips what is already built; prints what it does.
+# Build aistack's engine, local-cluster tools and workflow linter (actionlint) from the Go module
+# proxy (the only source reachable here) into a cache the project owns. Skips what is already
+# built; prints what it does.
 #
 #   scripts/tools.sh            build everything missing, print the bin directory last
 #   scripts/tools.sh --print    print the bin directory only
@@ -20,6 +21,7 @@ KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.8
 KWOK_VERSION=v0.8.0
 KUEUE_VERSION=v0.19.2  # = components/versions.py UPSTREAMS["kueue"]
+ACTIONLINT_VERSION=v1.7.12  # lints .github/workflows (tests/test_workflows.py)
 
 ROOT_DIR=${AISTACK_TOOLS_DIR:-$HOME/.cache/aistack/tools}
 TOOLS=$ROOT_DIR/pulumi-$PULUMI_VERSION-k8s-$KUBE_VERSION
@@ -134,10 +136,16 @@ build_kueue() {
     && go build -trimpath -ldflags "-s -w" -o "$BIN/kueue" sigs.k8s.io/kueue/cmd/kueue)
 }
 
+build_actionlint() {
+  if have actionlint; then return; fi
+  say "actionlint $ACTIONLINT_VERSION (GitHub Actions workflow linter; runs shellcheck on run: scripts when it is installed)"
+  GOBIN=$BIN go install -trimpath -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 start=$SECONDS
-for step in ${AISTACK_TOOLS:-pulumi k8s_provider etcd kwok kube kueue}; do
+for step in ${AISTACK_TOOLS:-pulumi k8s_provider etcd kwok kube kueue actionlint}; do
   timed "$step" "build_$step"
 done
-printf '%s\n' "$PULUMI_VERSION $K8S_PROVIDER_VERSION $KUBE_VERSION $ETCD_VERSION $KWOK_VERSION $KUEUE_VERSION" > "$TOOLS/VERSIONS"
+printf '%s\n' "$PULUMI_VERSION $K8S_PROVIDER_VERSION $KUBE_VERSION $ETCD_VERSION $KWOK_VERSION $KUEUE_VERSION $ACTIONLINT_VERSION" > "$TOOLS/VERSIONS"
 say "tools ready in $((SECONDS - start)) s: $BIN"
 echo "$BIN"
