@@ -74,7 +74,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="one round, results not written (make test runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds = 1
     bin_dir = tools_bin()
     with tempfile.TemporaryDirectory() as out:
         objects = plan(load_stack("local")).kubernetes_objects()
@@ -91,7 +94,8 @@ def main() -> None:
         "ratio": statistics.median(pulumi) / statistics.median(kubectl),
         "goal_ratio": 3.0,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.smoke:
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     table = Table(title=f"local platform, {len(objects)} objects, median of {args.rounds}", title_justify="left")
     for col in ("tool", "median s", "runs"):
         table.add_column(col)
