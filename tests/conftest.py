@@ -63,3 +63,15 @@ def plan_values(
     secrets = CREDENTIALS if secrets is None else secrets
     config = {f"aistack:{k}": v for k, v in {**values, **secrets}.items()}
     return plan(LoadedStack(stack, _Path("x"), spec, config, tuple(f"aistack:{k}" for k in secrets))).resources
+
+
+def config_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a node inside a nested config (keys and list indexes), for the mutation fuzzers."""
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += config_paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += config_paths(v, (*prefix, i))
+    return out

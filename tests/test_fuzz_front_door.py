@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aistack.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, config_paths
 
 TALLY: dict[str, int] = {}
 ALLOWED_EXIT = {0, 1, 2}
@@ -148,17 +148,6 @@ EXAMPLES = {
 }
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @st.composite
 def mutated_stacks(draw: st.DrawFn) -> dict[str, Any]:
     """An example stack file with 1-4 mutations: a value replaced, a key deleted, an unknown key added,
@@ -166,7 +155,7 @@ def mutated_stacks(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(EXAMPLES[draw(st.sampled_from(sorted(EXAMPLES)))])
     for _ in range(draw(st.integers(1, 4))):
         config = doc["config"]
-        paths = _paths(config)
+        paths = config_paths(config)
         path = draw(st.sampled_from(paths))
         parent: Any = config
         for part in path[:-1]:

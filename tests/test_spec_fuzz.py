@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from components.spec import SpecError, StackSpec, parse_spec
 from components.spec.model import MODELS_BY_NAME
-from tests.conftest import EXAMPLE_STACKS, stack_values
+from tests.conftest import EXAMPLE_STACKS, config_paths, stack_values
 
 FIELD_NAMES = sorted({f for m in MODELS_BY_NAME.values() for f in m.model_fields})
 
@@ -50,23 +50,12 @@ def test_random_configs_fail_cleanly(config: dict[str, Any]) -> None:
     _parse(config)
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.sampled_from(EXAMPLE_STACKS), st.data(), values)
 def test_mutated_examples_fail_cleanly(name: str, data: st.DataObject, replacement: Any) -> None:
     """Take a valid example, replace one node anywhere in it with random junk."""
     config = copy.deepcopy(stack_values(name))
-    path = data.draw(st.sampled_from(_paths(config)))
+    path = data.draw(st.sampled_from(config_paths(config)))
     node: Any = config
     for part in path[:-1]:
         node = node[part]
