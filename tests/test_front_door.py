@@ -350,3 +350,22 @@ def test_the_plan_tree_wraps_instead_of_cropping_when_piped() -> None:
     flat = "".join(c for c in tree if not c.isspace() and c not in "│├└─")
     for r in doc["resources"]:  # every name and type is there in full, folded across lines at worst
         assert r["name"] + r["type"] in flat, r["name"]
+
+
+def test_piped_tables_keep_their_natural_width(tmp_path: Path) -> None:
+    """No COLUMNS and no terminal (a CI log): tables are laid out up to PIPE_WIDTH, so no header or
+    cell is split mid-word the way an assumed 80 columns would split it."""
+    workload = tmp_path / "w.yaml"
+    bp = yaml.safe_load((ROOT / "blueprints" / "starter-notebooks.yaml").read_text())
+    workload.write_text(yaml.safe_dump(bp["workload"]))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "aistack", "recommend", "--workload", str(workload)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    header = next(line for line in result.stdout.splitlines() if "accelerator" in line)
+    assert all(word in header for word in ("#", "accelerator", "where", "chips", "hours", "USD", "MFU"))

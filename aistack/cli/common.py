@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -21,11 +22,18 @@ EXIT_INVALID = 2  # bad input, or the command could not run (missing tool, unwri
 EXIT_BUG = 70  # a bug in aistack itself (sysexits EX_SOFTWARE): never the user's fault, always worth a report
 
 
+# Piped output (CI logs, `| less`, files) has no terminal width; rich would assume 80 and squeeze
+# tables until words split. Unless COLUMNS says otherwise, lay tables out this wide instead.
+PIPE_WIDTH = 160
+
+
 def _console(stderr: bool) -> Console:
     """User text is never markup (a value like '[/bad]' is printed as written, not parsed) and never
     emoji codes. Errors are printed with soft_wrap (one line each, whole in CI logs); tables and trees
-    fold long cells at the width (80 when not a terminal, or $COLUMNS) instead of cropping them."""
-    return Console(stderr=stderr, markup=False, emoji=False)
+    fold long cells at the width instead of cropping them: the terminal's, $COLUMNS, or PIPE_WIDTH."""
+    probe = Console(stderr=stderr)
+    piped = not probe.is_terminal and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, markup=False, emoji=False, width=PIPE_WIDTH if piped else None)
 
 
 console = _console(stderr=False)
