@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,17 @@ def config_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...
         for i, v in enumerate(node):
             out += config_paths(v, (*prefix, i))
     return out
+
+
+def run_aistack(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 180
+) -> subprocess.CompletedProcess[str]:
+    """`python -m aistack ARGS` in a fresh process, as a user runs it (exit code, stdout, stderr)."""
+    return subprocess.run(
+        [sys.executable, "-m", "aistack", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=timeout,
+    )

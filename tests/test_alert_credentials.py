@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import yaml
 from aistack.offline import PlannedResource, engine_secret_keys, plan
 from components.platform import monitoring
 from components.spec import LoadedStack, SpecError, load_stack, parse_spec
-from tests.conftest import CREDENTIALS, ROOT, plan_values, stack_values
+from tests.conftest import CREDENTIALS, ROOT, plan_values, run_aistack, stack_values
 
 KEY = "aistack:alert_credentials"
 # Recognisable fakes: none of them may ever appear in a plan, a manifest or a message.
@@ -67,14 +66,7 @@ def issues_of(path: Path) -> dict[str, tuple[str, str]]:
 
 
 def aistack(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aistack", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "250", "HOME": str(Path.home())},
-    )
+    return run_aistack(*args, env={"PATH": "/usr/bin:/bin", "COLUMNS": "250", "HOME": str(Path.home())})
 
 
 # ------------------------------------------------------------------ validation

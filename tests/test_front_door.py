@@ -8,8 +8,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import yaml
 from aistack.cli import main
 from components.spec import SpecError, load_stack
 from components.spec.safe_yaml import loads
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_aistack
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -189,7 +187,7 @@ def wizard(tmp_path: Path, answers: Any) -> tuple[int, str, str]:
 @pytest.mark.parametrize("name", ["", "My Stack!", "team/ml", "../escape", "a" * 101, "..", True])
 def test_wizard_refuses_stack_names_pulumi_refuses(name: Any, tmp_path: Path) -> None:
     code, _, err = wizard(tmp_path, {"name": name, "blueprint": "starter-notebooks"})
-    assert (code == 2 and "stack name" in err) or "only dots" in err
+    assert code == 2 and ("stack name" in err or "only dots" in err)
     assert not (tmp_path / "stacks").exists() or not any((tmp_path / "stacks").iterdir())
 
 
@@ -296,25 +294,13 @@ def test_tables_are_not_truncated_mid_word_when_piped(tmp_path: Path) -> None:
     """Not a terminal, 80 columns: the spec-error report is one plain line per problem, and the
     recommend tables fold long cells instead of cutting them with an ellipsis."""
     env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
-    bad = subprocess.run(
-        [sys.executable, "-m", "aistack", "validate", "stacks/Pulumi.nope-but-very-long-name-that-does-not-exist.yaml"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    bad = run_aistack("validate", "stacks/Pulumi.nope-but-very-long-name-that-does-not-exist.yaml", env=env)
     assert bad.returncode == 2 and "…" not in bad.stderr
     assert "nope-but-very-long-name-that-does-not-exist.yaml: no such stack file" in bad.stderr
     workload = tmp_path / "w.yaml"
     bp = yaml.safe_load((ROOT / "blueprints" / "cost-optimised-inference.yaml").read_text())
     workload.write_text(yaml.safe_dump(bp["workload"]))
-    good = subprocess.run(
-        [sys.executable, "-m", "aistack", "recommend", "--workload", str(workload)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    good = run_aistack("recommend", "--workload", str(workload), env=env)
     assert good.returncode in (0, 1) and "…" not in good.stdout.replace("… ", "")
     table_lines = [line for line in good.stdout.splitlines() if line[:1] in "┏┃┡│└━┗╭╰"]
     assert table_lines and max(len(line) for line in table_lines) <= 80
@@ -339,8 +325,7 @@ def test_the_plan_tree_wraps_instead_of_cropping_when_piped() -> None:
     env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
 
     def plan(*extra: str) -> str:
-        argv = [sys.executable, "-m", "aistack", "plan", "local", *extra]
-        result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env)
+        result = run_aistack("plan", "local", *extra, env=env)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -359,13 +344,7 @@ def test_piped_tables_keep_their_natural_width(tmp_path: Path) -> None:
     bp = yaml.safe_load((ROOT / "blueprints" / "starter-notebooks.yaml").read_text())
     workload.write_text(yaml.safe_dump(bp["workload"]))
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    result = subprocess.run(
-        [sys.executable, "-m", "aistack", "recommend", "--workload", str(workload)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    result = run_aistack("recommend", "--workload", str(workload), env=env)
     assert result.returncode in (0, 1), result.stderr
     header = next(line for line in result.stdout.splitlines() if "accelerator" in line)
     assert all(word in header for word in ("#", "accelerator", "where", "chips", "hours", "USD", "MFU"))
