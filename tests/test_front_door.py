@@ -348,3 +348,10 @@ def test_piped_tables_keep_their_natural_width(tmp_path: Path) -> None:
     assert result.returncode in (0, 1), result.stderr
     header = next(line for line in result.stdout.splitlines() if "accelerator" in line)
     assert all(word in header for word in ("#", "accelerator", "where", "chips", "hours", "USD", "MFU"))
+
+
+def test_an_estimate_that_does_not_fit_says_how_to_fix_it() -> None:
+    code, _, err = run(
+        "estimate", "--accelerator", "nvidia-h100-80gb", "--count", "1", "--params", "4000000001", "--tokens", "1"
+    )
+    assert code == 2 and "does not fit" in err and "To fix:" in err

@@ -137,7 +137,11 @@ def estimate(
     except workload.WorkloadError as exc:
         fail(str(exc))
     except NotEstimable as exc:
-        fail(f"cannot estimate: {exc}")
+        fail(
+            f"cannot estimate: {exc}",
+            "change --count or --accelerator (e.g. more chips, or a chip with more memory); "
+            "`aistack recommend` lists the options that fit.",
+        )
     notes = [*est.assumptions, f"price source: {where}"]
     out = est.as_json() | {"assumptions": notes}
     if as_json:
