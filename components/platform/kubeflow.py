@@ -28,19 +28,18 @@ MANIFESTS = "kubeflow-manifests"
 NAMESPACE = "kubeflow"
 
 
-# Shared parts every multi-user component needs: cert-manager, Istio with oauth2-proxy and Dex,
-# the kubeflow namespace, its network policies, roles and Istio resources.
+# Shared parts every multi-user component needs: cert-manager with Kubeflow's self-signed issuer, Istio
+# with oauth2-proxy and Dex, the kubeflow namespace (its network policies included since 26.03), roles
+# and Istio resources. Paths as example/kustomization.yaml of the pinned tree lists them.
 def _common(istio_overlay: str) -> list[tuple[str, str]]:
     return [
-        ("cert-manager", "common/cert-manager/base"),
-        ("kubeflow-issuer", "common/cert-manager/kubeflow-issuer/base"),
+        ("cert-manager", "common/cert-manager/overlays/kubeflow"),
         ("istio-crds", "common/istio/istio-crds/base"),
         ("istio-namespace", "common/istio/istio-namespace/base"),
         ("istio", f"common/istio/istio-install/overlays/{istio_overlay}"),
         ("oauth2-proxy", "common/oauth2-proxy/overlays/m2m-dex-only"),
         ("dex", "common/dex/overlays/oauth2-proxy"),
         ("kubeflow-namespace", "common/kubeflow-namespace/base"),
-        ("kubeflow-networkpolicies", "common/networkpolicies/base"),
         ("kubeflow-roles", "common/kubeflow-roles/base"),
         ("kubeflow-istio-resources", "common/istio/kubeflow-istio-resources/base"),
     ]

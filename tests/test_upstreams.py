@@ -1,0 +1,67 @@
+"""`aistack upstreams STACK` with a directory mirror: where each piece comes from, and whether the mirror
+holds it (exit 1 naming what is missing, with the fix). The mirror here is the shared air-gapped one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, STACKS, run_aistack
+
+MIRROR = (ROOT.parent / "shared" / "mirror").resolve()
+pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason="needs ../shared/mirror")
+
+
+def _stack_with_mirror(tmp_path: Path, base: str, charts: Path, manifests: Path) -> Path:
+    doc: dict[str, Any] = yaml.safe_load((STACKS / f"Pulumi.{base}.yaml").read_text())
+    doc["config"]["aistack:upstream"] = {
+        "install": True,
+        "charts_mirror": str(charts),
+        "manifests_mirror": str(manifests),
+    }
+    path = tmp_path / f"Pulumi.{base}-mirrored.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.parametrize("base", ["local", "onprem-gpu"])
+def test_the_shared_mirror_holds_everything_a_stack_installs(tmp_path: Path, base: str) -> None:
+    stack = _stack_with_mirror(tmp_path, base, MIRROR, MIRROR)
+    result = run_aistack("upstreams", str(stack), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["in_mirror"] for r in rows} == {"ok"}, [r for r in rows if r["in_mirror"] != "ok"]
+    names = {r["name"] for r in rows}
+    assert {"gpu-operator", "kueue", "kube-prometheus-stack"} <= names
+    assert all(r["from"].startswith(str(MIRROR)) for r in rows)
+
+
+def test_a_missing_chart_is_named_with_the_fix(tmp_path: Path) -> None:
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    for tgz in MIRROR.glob("*.tgz"):
+        if not tgz.name.startswith("kueue-"):
+            (charts / tgz.name).symlink_to(tgz)
+    stack = _stack_with_mirror(tmp_path, "local", charts, MIRROR)
+    result = run_aistack("upstreams", str(stack))
+    assert result.returncode == 1
+    assert "missing from the mirror: kueue 0.19.2" in result.stderr
+    assert "To fix:" in result.stderr and "/charts/kueue-0.19.2.tgz" in result.stderr
+    missing = [r for r in json.loads(run_aistack("upstreams", str(stack), "--json").stdout) if r["in_mirror"] != "ok"]
+    assert [r["name"] for r in missing] == ["kueue"]
+
+
+def test_a_manifest_tree_without_the_kustomization_is_missing(tmp_path: Path) -> None:
+    tree = tmp_path / "manifests" / "kubeflow-manifests-26.03"
+    tree.mkdir(parents=True)
+    (tmp_path / "manifests" / "local-path-storage-v0.0.37.yaml").symlink_to(MIRROR / "local-path-storage-v0.0.37.yaml")
+    stack = _stack_with_mirror(tmp_path, "local", MIRROR, tmp_path / "manifests")
+    result = run_aistack("upstreams", str(stack), "--json")
+    assert result.returncode == 1
+    missing = {r["name"] for r in json.loads(result.stdout) if r["in_mirror"] == "missing"}
+    assert {"profiles", "trainer"} <= missing, missing
+    assert "gpu-operator" not in missing
