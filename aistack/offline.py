@@ -25,6 +25,8 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.spec import LoadedStack, StackSpec
 
+from .preflight.needs import StackNeeds, stack_needs
+
 PROJECT = "aistack"
 SECRET_MASK = "[secret]"
 UNKNOWN_MARK = "[unknown]"  # a value only the provider knows, at deploy time
@@ -68,6 +70,7 @@ class Plan:
     spec: StackSpec
     resources: list[PlannedResource] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    needs: StackNeeds | None = None  # the quota, reservations and offerings each pool needs (preflight)
 
     def summary(self) -> dict[str, Any]:
         by_type = Counter(r.type for r in self.resources)
@@ -87,6 +90,7 @@ class Plan:
             "resources": [r.as_json() for r in self.resources],
             "summary": self.summary(),
             "warnings": self.warnings,
+            "quota_needs": self.needs.as_json() if self.needs is not None else None,
         }
 
     def dumps(self) -> str:
@@ -254,4 +258,10 @@ def plan(loaded: LoadedStack) -> Plan:
         set_all_config({}, [])
         onprem.node_source = cluster_nodes
     resources = sorted(monitor.planned, key=lambda r: r.urn)
-    return Plan(stack=loaded.name, spec=loaded.spec, resources=resources, warnings=collect.messages)
+    return Plan(
+        stack=loaded.name,
+        spec=loaded.spec,
+        resources=resources,
+        warnings=collect.messages,
+        needs=stack_needs(loaded.spec),
+    )

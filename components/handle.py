@@ -4,7 +4,9 @@ Every target (GKE, EKS, on-prem) produces a ``TargetHandle``; the platform layer
 else, so it cannot branch on the cloud. The accelerator inventory is decided here, once, by a
 pure function: every target labels and taints its accelerator nodes exactly this way (GKE and
 EKS through node-pool labels/taints, on-prem through node patches), which is what lets the
-platform's queues and flavors come out identical everywhere.
+platform's queues and flavors come out identical everywhere. A target adds only what its own
+autoscaler does beyond that (GKE flex-start: a provisioning class, and the taint GKE puts on
+those nodes), as facts the platform acts on without knowing which target said them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class PoolInventory:
     spot: bool
     node_labels: Mapping[str, str]
     taints: tuple[NodeTaint, ...]
+    capacity_type: str = "on-demand"  # how the nodes are bought: on-demand | spot | reservation | ...
+    # The ProvisioningRequest class the target's autoscaler serves for this pool, when nodes come only
+    # through one (GKE flex-start: queued-provisioning.gke.io); None: nodes come as pods ask for them.
+    provisioning_class: str | None = None
+    # Taints the target's autoscaler puts on the nodes itself (never declared on the pool), which
+    # admitted pods must tolerate all the same.
+    autoscaler_taints: tuple[NodeTaint, ...] = ()
 
     @property
     def capacity(self) -> int:
@@ -63,7 +72,7 @@ class PoolInventory:
 
     @property
     def tolerations(self) -> list[dict[str, str]]:
-        return [t.toleration() for t in self.taints]
+        return [t.toleration() for t in (*self.taints, *self.autoscaler_taints)]
 
 
 @dataclass(frozen=True)
@@ -182,8 +191,8 @@ def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
         if acc is None:  # the spec was validated; this only guards direct callers
             raise ValueError(f"unknown accelerator {pool.accelerator!r}")
         labels = {POOL_LABEL: pool.name, ACCELERATOR_LABEL: acc.id, **pool.labels}
-        if pool.spot:
-            labels[CAPACITY_LABEL] = "spot"
+        if pool.capacity_type != "on-demand":  # on-demand pools stay unlabelled, as they always were
+            labels[CAPACITY_LABEL] = pool.capacity_type
         if acc.kind == "gpu":
             labels.update(sharing_labels(pool.name, pool.sharing.mode, pool.sharing.profile))
         taints = (accelerator_taint(acc.kind), *(NodeTaint(t.key, t.value, t.effect) for t in pool.taints))
@@ -196,9 +205,10 @@ def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
                 per_node=pool.count,
                 units_per_node=pool.count * mig_instances(pool),
                 max_nodes=pool.max_nodes,
-                spot=pool.spot,
+                spot=pool.capacity_type == "spot",
                 node_labels=labels,
                 taints=taints,
+                capacity_type=pool.capacity_type,
             )
         )
     return tuple(out)

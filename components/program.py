@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pulumi
@@ -46,8 +47,49 @@ def spec_from_config() -> StackSpec:
         raise pulumi.RunError(str(exc)) from None
 
 
+# Set to 0 to skip the quota preflight for one run (`AISTACK_PREFLIGHT=0 pulumi up`); the stack's
+# aistack:preflight: false turns it off for good.
+PREFLIGHT_ENV = "AISTACK_PREFLIGHT"
+
+
+def _under_mocks() -> bool:
+    """True inside Pulumi's mock monitor (the offline plan, the tests): no cloud may be asked there."""
+    from pulumi.runtime import mocks
+    from pulumi.runtime.settings import SETTINGS
+
+    return isinstance(SETTINGS.monitor, mocks.MockMonitor)
+
+
+def run_preflight(spec: StackSpec, bag: dict[str, Any]) -> None:
+    """Before any resource is registered: fail the program when a quota or reservation is short.
+
+    Runs only for cloud targets, with aistack:preflight on, outside mocks and when credentials are
+    present (found without a network call); without credentials it logs one line and the deployment
+    goes on, as it would have before. What could not be checked is a warning, never a failure."""
+    if spec.target not in ("gcp", "aws") or not spec.preflight or os.environ.get(PREFLIGHT_ENV) == "0":
+        return
+    if _under_mocks():
+        return
+    from aistack.preflight import credentials_missing, run
+
+    missing = credentials_missing(spec)
+    if missing:
+        pulumi.log.info(f"aistack preflight skipped: {missing}")
+        return
+    report = run(spec, bag)
+    if report.short:
+        raise pulumi.RunError(
+            report.text() + f"\nTo deploy anyway: {PREFLIGHT_ENV}=0 pulumi up, or set aistack:preflight: false."
+        )
+    if report.problem or report.unchecked:
+        pulumi.log.warn(report.text())
+    else:
+        pulumi.log.info(report.summary())
+
+
 def main() -> AiStack:
     spec = spec_from_config()
+    run_preflight(spec, config_bag())
     stack = AiStack(spec.name, spec)
     pulumi.export("target", spec.target)
     pulumi.export("region", spec.region)

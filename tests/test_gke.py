@@ -81,7 +81,7 @@ def accelerator_pools(resources: list[PlannedResource]) -> dict[str, dict[str, A
 
 def test_every_accelerator_pool_is_tainted_autoscaled_and_least_privilege(resources: list[PlannedResource]) -> None:
     pools = accelerator_pools(resources)
-    assert set(pools) == {"l4", "v5e-16"}
+    assert set(pools) == {"l4", "v5e-16", "l4-batch"}
     for pool in pools.values():
         cfg = pool["nodeConfig"]
         assert cfg["taints"][0]["effect"] == "NO_SCHEDULE"
@@ -316,3 +316,104 @@ def test_idle_tpus_alert_through_cloud_monitoring(resources: list[PlannedResourc
     channel = one(resources, "gcp:monitoring/notificationChannel:NotificationChannel").inputs
     assert channel["labels"] == {"email_address": "ml-platform-oncall@acme.example"}
     assert len(policy["notificationChannels"]) == 1
+
+
+# ------------------------------------------------------------------------------- capacity options
+
+
+def one_pool(**pool: Any) -> dict[str, Any]:
+    """The node pool args GKE gets for a single H100 pool with the given capacity settings."""
+    base = {"name": "h100", "accelerator": "nvidia-h100-80gb", "count": 8, "max_nodes": 2}
+    return accelerator_pools(gke_plan(accelerator_pools=[{**base, **pool}], teams=[]))["h100"]
+
+
+def test_on_demand_pool_consumes_no_named_reservation_and_repairs() -> None:
+    h100 = one_pool()
+    assert "reservationAffinity" not in h100["nodeConfig"]  # GKE's default, as before
+    assert "queuedProvisioning" not in h100
+    assert h100["nodeConfig"]["spot"] is False
+    assert h100["management"] == {"autoRepair": True, "autoUpgrade": True}
+    assert h100["autoscaling"]["locationPolicy"] == "BALANCED"
+    assert "aistack.io/capacity" not in h100["nodeConfig"]["labels"]
+
+
+def test_specific_reservation_is_consumed_by_name() -> None:
+    h100 = one_pool(capacity={"type": "reservation", "reservation": "res-h100"})
+    assert h100["nodeConfig"]["reservationAffinity"] == {
+        "consumeReservationType": "SPECIFIC_RESERVATION",
+        "key": "compute.googleapis.com/reservation-name",
+        "values": ["res-h100"],
+    }
+    assert h100["nodeConfig"]["spot"] is False
+    assert h100["autoscaling"]["locationPolicy"] == "ANY"  # a zonal reservation: go where it is
+    assert h100["nodeConfig"]["labels"]["aistack.io/capacity"] == "reservation"
+
+
+def test_shared_reservation_keeps_its_project_path() -> None:
+    shared = "projects/acme-shared/reservations/h100-pool"
+    h100 = one_pool(capacity={"type": "reservation", "reservation": shared})
+    assert h100["nodeConfig"]["reservationAffinity"]["values"] == [shared]
+
+
+def test_any_reservation() -> None:
+    h100 = one_pool(capacity={"type": "reservation", "affinity": "any"})
+    assert h100["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "ANY_RESERVATION"}
+
+
+def test_flex_start_pool_is_queued_from_zero_without_reservations() -> None:
+    h100 = one_pool(capacity={"type": "flex-start"})
+    assert h100["queuedProvisioning"] == {"enabled": True}
+    cfg = h100["nodeConfig"]
+    assert cfg["flexStart"] is True
+    assert cfg["spot"] is False
+    assert cfg["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+    assert h100["autoscaling"] == {"totalMinNodeCount": 0, "totalMaxNodeCount": 2, "locationPolicy": "ANY"}
+    assert h100["initialNodeCount"] == 0
+    assert h100["management"]["autoRepair"] is False  # GKE refuses auto-repair on queued pools
+    # GKE taints queued nodes itself: the pool declares only the accelerator taint.
+    assert [t["key"] for t in cfg["taints"]] == ["nvidia.com/gpu"]
+    assert cfg["labels"]["aistack.io/capacity"] == "flex-start"
+
+
+def test_flex_start_multi_host_tpu_slice_keeps_its_placement() -> None:
+    pools = accelerator_pools(
+        gke_plan(
+            accelerator_pools=[
+                {
+                    "name": "v5e-16",
+                    "accelerator": "tpu-v5e",
+                    "count": 4,
+                    "tpu_topology": "4x4",
+                    "max_nodes": 4,
+                    "capacity": {"type": "flex-start"},
+                }
+            ],
+            teams=[],
+        )
+    )
+    v5e = pools["v5e-16"]
+    assert v5e["queuedProvisioning"] == {"enabled": True} and v5e["nodeConfig"]["flexStart"] is True
+    assert v5e["placementPolicy"] == {"type": "COMPACT", "tpuTopology": "4x4"}
+    assert v5e["autoscaling"]["totalMinNodeCount"] == 0 and v5e["autoscaling"]["totalMaxNodeCount"] == 4
+
+
+def test_gke_inventory_marks_flex_start_pools_for_queued_provisioning() -> None:
+    from components.targets.gke.nodepools import QUEUED_PROVISIONING_CLASS, gke_inventory
+
+    values = {**copy.deepcopy(stack_values("gcp-tpu")), "project": "acme-ml-prod"}
+    values["accelerator_pools"].append(
+        {
+            "name": "h100",
+            "accelerator": "nvidia-h100-80gb",
+            "count": 8,
+            "max_nodes": 2,
+            "capacity": {"type": "flex-start"},
+        }
+    )
+    by_pool = {p.pool: p for p in gke_inventory(parse_spec(values))}
+    assert by_pool["h100"].provisioning_class == QUEUED_PROVISIONING_CLASS == "queued-provisioning.gke.io"
+    assert {"key": "cloud.google.com/gke-queued", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in (
+        by_pool["h100"].tolerations
+    )
+    assert by_pool["l4"].provisioning_class is None and by_pool["v5e-16"].provisioning_class is None
+    assert by_pool["v5e-16"].capacity_type == "spot" and by_pool["v5e-16"].spot

@@ -65,7 +65,7 @@ def test_kubeflow_manifests_come_from_the_pinned_commit(onprem: list[PlannedReso
     u = UPSTREAMS["kubeflow-manifests"]
     dirs = [r.inputs["directory"] for r in of_type(onprem, DIRECTORY)]
     assert dirs and all(d.startswith(f"{u.repo}/tree/{u.ref}/") for d in dirs)
-    assert any(d.endswith("/common/cert-manager/base") for d in dirs)  # install order: the test below
+    assert any(d.endswith("/common/cert-manager/overlays/kubeflow") for d in dirs)  # install order: the test below
 
 
 def test_kubeflow_installs_in_order_each_after_the_previous(onprem: list[PlannedResource]) -> None:
@@ -408,3 +408,70 @@ def test_trainer_alone_needs_no_istio() -> None:
     values["upstream"] = {"install": True}  # the local stack switches upstream installs off
     names = [r.name for r in of_type(plan_values(values), DIRECTORY)]
     assert names == ["aistack-platform-kubeflow-trainer"]
+
+
+# ------------------------------------------------------------------------------- provisioning admission checks
+
+
+def test_flex_start_pool_gets_a_provisioning_admission_check(gcp: list[PlannedResource]) -> None:
+    """gcp-tpu's l4-batch pool is flex-start: its flavor, and only its flavor, waits for queued provisioning."""
+    from tests.test_manifest_schema import validate_custom
+
+    flex = gcp
+    (config,) = kind(flex, "ProvisioningRequestConfig")
+    (check,) = kind(flex, "AdmissionCheck")
+    assert config.inputs["spec"]["provisioningClassName"] == "queued-provisioning.gke.io"
+    assert config.inputs["spec"]["managedResources"] == ["nvidia.com/gpu"]  # the flex pool's resource only
+    assert check.inputs["spec"] == {
+        "controllerName": "kueue.x-k8s.io/provisioning-request",
+        "parameters": {
+            "apiGroup": "kueue.x-k8s.io",
+            "kind": "ProvisioningRequestConfig",
+            "name": config.inputs["metadata"]["name"],
+        },
+    }
+    queues = kind(flex, "ClusterQueue")
+    assert len(queues) == 2
+    for cq in queues:
+        # Only the queued pool's flavor is gated; the spot TPU slice and the other L4s admit as before.
+        assert cq.inputs["spec"]["admissionChecksStrategy"] == {
+            "admissionChecks": [{"name": check.inputs["metadata"]["name"], "onFlavors": ["l4-batch"]}]
+        }
+    for r in [config, check, *queues]:
+        validate_custom(r.inputs)
+    kueue = chart(flex, "kueue")
+    assert _depends(config, kueue) and _depends(check, kueue)
+
+
+def test_flex_start_flavor_tolerates_the_queued_taint(gcp: list[PlannedResource]) -> None:
+    flavors = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in kind(gcp, "ResourceFlavor")}
+    queued = {"key": "cloud.google.com/gke-queued", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    assert queued in flavors["l4-batch"]["tolerations"]
+    assert queued not in flavors["l4"]["tolerations"]
+
+
+def test_without_queued_pools_no_admission_checks(onprem: list[PlannedResource], aws: list[PlannedResource]) -> None:
+    for resources in (onprem, aws):
+        assert kind(resources, "ClusterQueue")
+        assert not kind(resources, "AdmissionCheck") and not kind(resources, "ProvisioningRequestConfig")
+        assert all("admissionChecksStrategy" not in cq.inputs["spec"] for cq in kind(resources, "ClusterQueue"))
+
+
+def test_provisioning_checks_follow_the_inventory_not_the_cloud() -> None:
+    """One check per class, whatever target set it: scheduling reads the handle's facts only."""
+    import dataclasses
+
+    spec = parse_spec(stack_values("onprem-gpu"))
+    base = accelerator_inventory(spec)
+    assert base and not scheduling.provisioning_checks(base)
+    marked = tuple(dataclasses.replace(p, provisioning_class="check-capacity.autoscaling.x-k8s.io") for p in base)
+    (check,) = scheduling.provisioning_checks(marked)
+    assert check.name == "check-capacity-autoscaling-x-k8s-io"
+    assert check.flavors == tuple(p.pool for p in base)
+    assert check.resources == tuple(sorted({p.resource_name for p in base}))
+    objects = scheduling.provisioning_objects(marked)
+    assert [o["kind"] for o in objects] == ["ProvisioningRequestConfig", "AdmissionCheck"]
+    cq = scheduling.cluster_queue(spec.teams[0], marked)
+    assert cq["spec"]["admissionChecksStrategy"]["admissionChecks"] == [
+        {"name": check.name, "onFlavors": list(check.flavors)}
+    ]

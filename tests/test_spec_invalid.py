@@ -41,6 +41,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown top key", with_(acelerator_pools=[]), "acelerator_pools", "did you mean 'accelerator_pools'"),
     ("unknown pool key", pool(0, acelerator="x"), "accelerator_pools[0].acelerator", "did you mean 'accelerator'"),
     (
+        "unknown capacity key",
+        pool(0, capacity={"typ": "spot"}),
+        "accelerator_pools[0].capacity.typ",
+        "did you mean 'type'",
+    ),
+    (
         "unknown accelerator",
         pool(1, accelerator="h100"),
         "accelerator_pools[1].accelerator",
@@ -234,3 +240,223 @@ def test_error_text_lists_every_issue() -> None:
         parse_spec({"target": "gcp"}, source="stacks/Pulumi.x.yaml")
     assert "stacks/Pulumi.x.yaml" in str(info.value)
     assert "region" in str(info.value)
+
+
+# ------------------------------------------------------------------------------- capacity options
+
+GCP: dict[str, Any] = {
+    "target": "gcp",
+    "region": "us-central1",
+    "project": "acme-ml-prod",
+    "zones": ["us-central1-a"],
+    "accelerator_pools": [{"name": "h100", "accelerator": "nvidia-h100-80gb", "count": 8, "max_nodes": 2}],
+}
+ONPREM: dict[str, Any] = {
+    "target": "onprem",
+    "region": "dc1",
+    "onprem": {"volumes": "local-path"},
+    "accelerator_pools": [{"name": "p", "accelerator": "nvidia-l4", "nodes": ["n1"]}],
+}
+
+
+def gcp_pool(**changes: Any) -> dict[str, Any]:
+    values = copy.deepcopy(GCP)
+    values["accelerator_pools"][0].update(changes)
+    return values
+
+
+def onprem_pool(**changes: Any) -> dict[str, Any]:
+    values = copy.deepcopy(ONPREM)
+    values["accelerator_pools"][0].update(changes)
+    return values
+
+
+BLOCK = "cr-0123456789abcdef0"
+CAPACITY_CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
+    # (case id, config, expected path, text in the reason, text in the fix)
+    (
+        "spot with a reservation",
+        pool(0, spot=True, capacity={"type": "reservation", "reservation": "cr-0123abcd"}),
+        "accelerator_pools[0].spot",
+        "capacity.type is 'reservation'",
+        "remove spot",
+    ),
+    (
+        "spot with an explicit on-demand",
+        pool(0, spot=True, capacity={"type": "on-demand"}),
+        "accelerator_pools[0].spot",
+        "'on-demand'",
+        "capacity.type: spot",
+    ),
+    (
+        "specific reservation without a name",
+        gcp_pool(capacity={"type": "reservation"}),
+        "accelerator_pools[0].capacity.reservation",
+        "none is named",
+        "affinity: any",
+    ),
+    (
+        "any reservation with a name",
+        gcp_pool(capacity={"type": "reservation", "affinity": "any", "reservation": "res-h100"}),
+        "accelerator_pools[0].capacity.reservation",
+        "would be ignored",
+        "affinity: specific",
+    ),
+    (
+        "reservation on on-demand",
+        pool(0, capacity={"reservation": "cr-0123abcd"}),
+        "accelerator_pools[0].capacity.reservation",
+        "type is on-demand",
+        "capacity.type: reservation",
+    ),
+    (
+        "affinity on spot",
+        gcp_pool(capacity={"type": "spot", "affinity": "any"}),
+        "accelerator_pools[0].capacity.affinity",
+        "type is spot",
+        "remove affinity",
+    ),
+    (
+        "aws reservation that is not a cr- id",
+        pool(0, capacity={"type": "reservation", "reservation": "res-h100"}),
+        "accelerator_pools[0].capacity.reservation",
+        "not an EC2 Capacity Reservation id",
+        "cr-0123456789abcdef0",
+    ),
+    (
+        "gcp reservation with capitals",
+        gcp_pool(capacity={"type": "reservation", "reservation": "Res_H100"}),
+        "accelerator_pools[0].capacity.reservation",
+        "not a Compute Engine reservation name",
+        "projects/<owner-project>/reservations/<name>",
+    ),
+    (
+        "capacity block on gcp",
+        gcp_pool(capacity={"type": "capacity-block", "block_id": BLOCK}),
+        "accelerator_pools[0].capacity.type",
+        "AWS (EC2 Capacity Blocks for ML) only; target is gcp",
+        "flex-start",
+    ),
+    (
+        "capacity block without a block",
+        pool(0, capacity={"type": "capacity-block"}),
+        "accelerator_pools[0].capacity.block_id",
+        "none is named",
+        "set block_id",
+    ),
+    (
+        "capacity block with an offering id",
+        pool(0, capacity={"type": "capacity-block", "block_id": "cb-0123456789abcdef0"}),
+        "accelerator_pools[0].capacity.block_id",
+        "not a Capacity Block reservation id",
+        "cb- id of the offering is not it",
+    ),
+    (
+        "capacity block on an instance type AWS does not sell so",
+        pool(1, capacity={"type": "capacity-block", "block_id": BLOCK}),
+        "accelerator_pools[1].accelerator",
+        "g6.xlarge is not sold as an EC2 Capacity Block",
+        "p5.48xlarge",
+    ),
+    (
+        "capacity block named on an on-demand pool",
+        pool(0, capacity={"block_id": BLOCK}),
+        "accelerator_pools[0].capacity.block_id",
+        "type is on-demand",
+        "capacity.type: capacity-block",
+    ),
+    (
+        "flex-start on aws",
+        pool(0, capacity={"type": "flex-start"}),
+        "accelerator_pools[0].capacity.type",
+        "GKE (DWS flex-start) only; target is aws",
+        "capacity-block",
+    ),
+    (
+        "flex-start with standing nodes",
+        gcp_pool(capacity={"type": "flex-start"}, min_nodes=1),
+        "accelerator_pools[0].min_nodes",
+        "no standing nodes",
+        "min_nodes: 0",
+    ),
+    (
+        "flex-start with spot",
+        gcp_pool(capacity={"type": "flex-start"}, spot=True),
+        "accelerator_pools[0].spot",
+        "capacity.type is 'flex-start'",
+        "remove spot",
+    ),
+    (
+        "reservation on prem",
+        onprem_pool(capacity={"type": "reservation", "reservation": "r1"}),
+        "accelerator_pools[0].capacity.type",
+        "on-prem capacity is your own nodes",
+        "remove capacity",
+    ),
+    (
+        "capacity spot on prem",
+        onprem_pool(capacity={"type": "spot"}),
+        "accelerator_pools[0].capacity.type",
+        "only on clouds",
+        "remove capacity",
+    ),
+    (
+        "capacity type typo",
+        gcp_pool(capacity={"type": "flexstart"}),
+        "accelerator_pools[0].capacity.type",
+        "'flexstart' is not allowed",
+        "did you mean 'flex-start'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "reason", "fix"), [c[1:] for c in CAPACITY_CASES], ids=[c[0] for c in CAPACITY_CASES]
+)
+def test_capacity_issue_names_field_reason_and_fix(config: dict[str, Any], path: str, reason: str, fix: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(config)
+    issues = {i.path: i for i in info.value.issues}
+    assert path in issues, f"expected an issue at {path}, got {list(issues)}"
+    issue = issues[path]
+    assert reason in issue.reason, issue
+    assert fix in issue.fix, issue
+    assert "To fix:" in str(issue)
+
+
+@pytest.mark.parametrize(
+    ("config", "kind"),
+    [
+        (gcp_pool(capacity={"type": "flex-start"}), "flex-start"),
+        (gcp_pool(capacity={"type": "reservation", "reservation": "res-h100"}), "reservation"),
+        (
+            gcp_pool(capacity={"type": "reservation", "reservation": "projects/acme-shared/reservations/h100"}),
+            "reservation",
+        ),
+        (gcp_pool(capacity={"type": "reservation", "affinity": "any"}), "reservation"),
+        (pool(0, capacity={"type": "capacity-block", "block_id": BLOCK}), "capacity-block"),
+        (pool(0, capacity={"type": "reservation", "reservation": "cr-0123abcd"}), "reservation"),
+        (pool(0, spot=True), "spot"),
+        (pool(0, spot=True, capacity={"type": "spot"}), "spot"),
+        (BASE, "on-demand"),
+    ],
+)
+def test_valid_capacity_options_parse(config: dict[str, Any], kind: str) -> None:
+    """The same checks pass what each target really sells, so the cases above fail for their reason."""
+    assert parse_spec(config).accelerator_pools[0].capacity_type == kind
+
+
+def test_flex_start_multi_host_tpu_slice_is_valid() -> None:
+    """GKE queued provisioning allocates a whole multi-host TPU slice at once."""
+    values = gcp_pool()
+    values["accelerator_pools"] = [
+        {
+            "name": "v5e",
+            "accelerator": "tpu-v5e",
+            "count": 4,
+            "tpu_topology": "4x4",
+            "max_nodes": 4,
+            "capacity": {"type": "flex-start"},
+        }
+    ]
+    assert parse_spec(values).accelerator_pools[0].capacity_type == "flex-start"

@@ -89,6 +89,11 @@ def plan_cmd(
         return
     console.print(render_tree(p))
     console.print(_summary_table(p))
+    if p.needs is not None and p.needs.quotas:
+        from ..preflight.report import needs_table
+
+        console.print(needs_table(p.needs.quotas))
+        console.print("`aistack preflight` compares these with what the account has.", style="dim")
     for w in p.warnings:
         console.print(styled("[yellow]warning:[/] {w}", w=w))
     console.print(p.summary()["note"], style="dim")

@@ -9,6 +9,7 @@ and idle quota is lent inside the cohort (borrowing) and reclaimed by preemption
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,9 @@ from ..spec import StackSpec, TeamSpec
 from ..versions import UPSTREAMS
 from .tenancy import TEAM_LABEL
 
-API = "kueue.x-k8s.io/v1beta2"
+GROUP = "kueue.x-k8s.io"
+API = f"{GROUP}/v1beta2"  # the storage version of every Kueue CRD at the pinned release
+PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"  # Kueue's built-in ProvisioningRequest check
 NAMESPACE = "kueue-system"
 CPU_FLAVOR = "default"  # cpu and memory on any node: no node labels
 LOCAL_QUEUE = "default"  # Kueue sends jobs without a queue-name label in a namespace to the queue named 'default'
@@ -94,6 +97,68 @@ def resource_flavors(inventory: tuple[PoolInventory, ...]) -> list[dict[str, Any
     return flavors
 
 
+@dataclass(frozen=True)
+class ProvisioningCheck:
+    """One Kueue ProvisioningRequest admission check: workloads admitted onto ``flavors`` wait until the
+    target's autoscaler has provisioned all their nodes of ``provisioning_class`` at once."""
+
+    name: str
+    provisioning_class: str
+    resources: tuple[str, ...]  # the accelerator resource names those pools advertise
+    flavors: tuple[str, ...]  # the ResourceFlavors (one per pool) the check gates
+
+
+def provisioning_checks(inventory: Iterable[PoolInventory]) -> list[ProvisioningCheck]:
+    """Pure: one check per distinct provisioning class among the pools, named after the class."""
+    by_class: dict[str, list[PoolInventory]] = {}
+    for p in inventory:
+        if p.provisioning_class is not None:
+            by_class.setdefault(p.provisioning_class, []).append(p)
+    return [
+        ProvisioningCheck(
+            name=re.sub(r"[^a-z0-9-]+", "-", cls.lower()).strip("-"),
+            provisioning_class=cls,
+            resources=tuple(sorted({p.resource_name for p in pools})),
+            flavors=tuple(p.pool for p in pools),
+        )
+        for cls, pools in sorted(by_class.items())
+    ]
+
+
+def provisioning_objects(inventory: Iterable[PoolInventory]) -> list[dict[str, Any]]:
+    """Per check: a ProvisioningRequestConfig (the class, and which resources it provisions) and the
+    AdmissionCheck that Kueue's built-in provisioning controller (GA since Kueue 0.14) runs with it.
+    Source: https://kueue.sigs.k8s.io/docs/concepts/admission_check/provisioning_request/ (read 2026-12-01)."""
+    out: list[dict[str, Any]] = []
+    for check in provisioning_checks(inventory):
+        out.append(
+            {
+                "apiVersion": API,
+                "kind": "ProvisioningRequestConfig",
+                "metadata": {"name": check.name},
+                "spec": {
+                    "provisioningClassName": check.provisioning_class,
+                    # Only pod sets asking for these get provisioned: a job's CPU-only launcher is not queued.
+                    "managedResources": list(check.resources),
+                    # Identical workers (a PyTorchJob's, a JobSet's) become one pod template of the request.
+                    "podSetMergePolicy": "IdenticalWorkloadSchedulingRequirements",
+                },
+            }
+        )
+        out.append(
+            {
+                "apiVersion": API,
+                "kind": "AdmissionCheck",
+                "metadata": {"name": check.name},
+                "spec": {
+                    "controllerName": PROVISIONING_CONTROLLER,
+                    "parameters": {"apiGroup": GROUP, "kind": "ProvisioningRequestConfig", "name": check.name},
+                },
+            }
+        )
+    return out
+
+
 def _quota(name: str, nominal: int | str, borrow: bool) -> dict[str, Any]:
     q: dict[str, Any] = {"name": name, "nominalQuota": nominal}
     if not borrow:
@@ -134,7 +199,7 @@ def cluster_queue(team: TeamSpec, inventory: tuple[PoolInventory, ...]) -> dict[
                 ],
             }
         )
-    return {
+    queue: dict[str, Any] = {
         "apiVersion": API,
         "kind": "ClusterQueue",
         "metadata": {"name": team.name, "labels": {TEAM_LABEL: team.name}},
@@ -154,6 +219,13 @@ def cluster_queue(team: TeamSpec, inventory: tuple[PoolInventory, ...]) -> dict[
             },
         },
     }
+    checks = provisioning_checks(inventory)
+    if checks:
+        # Per flavor: work admitted onto a queued pool waits for its nodes; work on other pools does not.
+        queue["spec"]["admissionChecksStrategy"] = {
+            "admissionChecks": [{"name": c.name, "onFlavors": list(c.flavors)} for c in checks]
+        }
+    return queue
 
 
 def local_queue(team: TeamSpec) -> dict[str, Any]:
@@ -179,10 +251,11 @@ def priority_classes() -> list[dict[str, Any]]:
 
 
 def queue_objects(spec: StackSpec, inventory: tuple[PoolInventory, ...]) -> list[dict[str, Any]]:
-    """Cluster-scoped Kueue objects: flavors, priorities and one ClusterQueue per team."""
+    """Cluster-scoped Kueue objects: flavors, priorities, provisioning checks and one ClusterQueue per team."""
     return [
         *resource_flavors(inventory),
         *priority_classes(),
+        *provisioning_objects(inventory),
         *(cluster_queue(team, inventory) for team in spec.teams),
     ]
 

@@ -116,6 +116,39 @@ class Taint(_Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
 
+CapacityType = Literal["on-demand", "spot", "reservation", "capacity-block", "flex-start"]
+
+
+class Capacity(_Model):
+    """How a pool's machines are bought. Which types each target offers is checked in rules.py."""
+
+    type: CapacityType = Field(
+        default="on-demand",
+        description="on-demand; spot (preemptible, clouds only); reservation (consume capacity reserved "
+        "beforehand: a GCP reservation or an AWS On-Demand Capacity Reservation); capacity-block (aws only: "
+        "an EC2 Capacity Block for ML bought for fixed dates); flex-start (gcp only: GKE Dynamic Workload "
+        "Scheduler, nodes are queued until capacity is found, for at most 7 days). Default: on-demand. "
+        "replaces: the node pool.",
+    )
+    reservation: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="reservation only: the GCP reservation name (projects/<project>/reservations/<name> for one "
+        "shared from another project) or the AWS Capacity Reservation id cr-.... Required when affinity is "
+        "specific. Default: unset. replaces: the node pool.",
+    )
+    affinity: Literal["specific", "any"] = Field(
+        default="specific",
+        description="reservation only: specific = consume only the named reservation; any = consume any "
+        "matching open reservation, else run on-demand (GCP ANY_RESERVATION, AWS capacity reservation "
+        "preference open). Default: specific. replaces: the node pool.",
+    )
+    block_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = Field(
+        default=None,
+        description="capacity-block only: the Capacity Block's reservation id, cr- and 8-17 hex digits. "
+        "Required for capacity-block. Default: unset. replaces: the node group.",
+    )
+
+
 class AcceleratorPool(_Model):
     name: DnsLabel = Field(description="Pool name, unique in the stack. replaces: the node pool.")
     accelerator: str = Field(description="Catalog id, e.g. nvidia-h100-80gb or tpu-v5e. replaces: the node pool.")
@@ -138,7 +171,14 @@ class AcceleratorPool(_Model):
     )
     max_nodes: StrictInt = Field(default=1, ge=1, le=1000, description="Autoscaling ceiling. Default: 1.")
     spot: StrictBool = Field(
-        default=False, description="Spot/preemptible capacity (clouds only). Default: false. replaces: the node pool."
+        default=False,
+        description="Spot/preemptible capacity (clouds only); the same as capacity: {type: spot}. Default: false. "
+        "replaces: the node pool.",
+    )
+    capacity: Capacity = Field(
+        default_factory=Capacity,
+        description="How the pool's machines are bought: on-demand, spot, reservation, capacity-block or "
+        "flex-start. Default: on-demand (spot when the older spot: true is set). replaces: the node pool.",
     )
     sharing: Sharing = Field(default_factory=Sharing, description="GPU sharing. Default: none.")
     efa: StrictBool = Field(
@@ -156,6 +196,15 @@ class AcceleratorPool(_Model):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="onprem only: labels that select this pool's existing nodes."
     )
+
+    @property
+    def capacity_type(self) -> CapacityType:
+        """The effective capacity type: the older ``spot: true`` means spot.
+
+        ``spot: true`` together with another capacity.type is rejected in rules.py, so only one of
+        the two ever says something.
+        """
+        return "spot" if self.spot else self.capacity.type
 
 
 class SharedFilesystem(_Model):
@@ -450,6 +499,11 @@ class StackSpec(_Model):
         description="Protect buckets, filesystems, keys and volumes from deletion (Pulumi protect + retain). "
         "Default: true.",
     )
+    preflight: StrictBool = Field(
+        default=True,
+        description="Before `pulumi up`, check the accelerator quota and capacity the pools need, when cloud "
+        "credentials are present (read-only calls; nothing is created). Default: true.",
+    )
 
     def pool(self, name: str) -> AcceleratorPool | None:
         return next((p for p in self.accelerator_pools if p.name == name), None)
@@ -463,6 +517,7 @@ MODELS_BY_NAME: dict[str, type[BaseModel]] = {
         ClusterSpec,
         AuthorizedNetwork,
         AcceleratorPool,
+        Capacity,
         Sharing,
         Taint,
         StorageSpec,

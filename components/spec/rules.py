@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from blueprints import catalog
 
-from .. import naming
+from .. import capacity, naming
 from ..shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, supports_efa, tpu_slice
 from .errors import SpecIssue, did_you_mean, join_path
 from .model import AcceleratorPool, OnPremSpec, StackSpec
@@ -219,7 +219,8 @@ def gke_pool_shapes(spec: StackSpec) -> Iterator[SpecIssue]:
             if pool.count != tpu.chips_per_vm:
                 yield SpecIssue(
                     _pool_path(i, "count"),
-                    f"a {tpu.topology} {acc.id} slice runs {tpu.chips_per_vm} chips per node ({tpu.machine_type}), "
+                    f"a {tpu.topology} {acc.id} slice runs {tpu.chips_per_vm} "
+                    f"chip{'' if tpu.chips_per_vm == 1 else 's'} per node ({tpu.machine_type}), "
                     f"not {pool.count}.",
                     f"set count: {tpu.chips_per_vm}.",
                 )
@@ -355,6 +356,176 @@ def pool_target_fields(spec: StackSpec) -> Iterator[SpecIssue]:
                         f"{field} picks existing onprem nodes; on {spec.target} the pool creates its nodes.",
                         f"remove {field}.",
                     )
+
+
+# ----------------------------------------------------------------------------------- capacity
+# How a pool's machines are bought (components/capacity.py holds the providers' facts, with sources).
+
+_ELSEWHERE = {
+    "gcp": "on gcp use capacity.type flex-start (queued until GKE finds the capacity, up to "
+    f"{capacity.FLEX_START_MAX_DAYS} days a node) or reservation (a Compute Engine reservation you hold)",
+    "aws": "on aws use capacity.type capacity-block (an EC2 Capacity Block for ML, bought for fixed dates) "
+    "or reservation (an On-Demand Capacity Reservation you hold)",
+    "onprem": "remove capacity: an onprem pool is the nodes listed under nodes or node_selector",
+}
+
+
+def _capacity_path(i: int, field: str) -> str:
+    return join_path("accelerator_pools", i, "capacity", field)
+
+
+@rule
+def pool_capacity_type(spec: StackSpec) -> Iterator[SpecIssue]:
+    """The legacy spot flag agrees with capacity.type, and the target sells that kind of capacity."""
+    for i, pool in enumerate(spec.accelerator_pools):
+        cap = pool.capacity
+        explicit = "type" in cap.model_fields_set
+        if pool.spot and (cap.type != "on-demand" or explicit) and cap.type != "spot":
+            yield SpecIssue(
+                _pool_path(i, "spot"),
+                f"spot: true asks for spot capacity, but capacity.type is '{cap.type}'.",
+                "remove spot (capacity.type decides how the pool is bought), or set capacity.type: spot.",
+            )
+        if cap.type in capacity.TYPES_BY_TARGET[spec.target]:
+            continue
+        if spec.target == "onprem":
+            what = {
+                "reservation": "on-prem capacity is your own nodes: there is no cloud reservation to consume",
+                "spot": "spot capacity exists only on clouds",
+            }.get(cap.type, f"{cap.type} is a way to buy cloud capacity; on-prem capacity is your own nodes")
+            yield SpecIssue(_capacity_path(i, "type"), f"{what}.", f"{_ELSEWHERE['onprem']}.")
+            continue
+        owner = "AWS (EC2 Capacity Blocks for ML)" if cap.type == "capacity-block" else "GKE (DWS flex-start)"
+        yield SpecIssue(
+            _capacity_path(i, "type"),
+            f"capacity.type {cap.type} is offered by {owner} only; target is {spec.target}.",
+            f"{_ELSEWHERE[spec.target]}.",
+        )
+
+
+def _reservation_problem(target: str, name: str) -> tuple[str, str] | None:
+    """(reason, fix) when a reservation name is not one the target can consume."""
+    if target == "aws" and not capacity.AWS_RESERVATION_ID.match(name):
+        return (
+            f"'{name}' is not an EC2 Capacity Reservation id.",
+            "use the id `aws ec2 describe-capacity-reservations` shows, like cr-0123456789abcdef0.",
+        )
+    if target == "gcp" and not (
+        capacity.GCP_RESERVATION_NAME.match(name) or capacity.GCP_SHARED_RESERVATION.match(name)
+    ):
+        return (
+            f"'{name}' is not a Compute Engine reservation name.",
+            "use the name `gcloud compute reservations list` shows (lowercase letters, digits and '-', at most "
+            "63), or projects/<owner-project>/reservations/<name> for a reservation shared with this project.",
+        )
+    return None
+
+
+@rule
+def pool_capacity_fields(spec: StackSpec) -> Iterator[SpecIssue]:
+    """Each capacity type gets exactly the fields it uses: a reservation to consume, a block to run in."""
+    for i, pool in enumerate(spec.accelerator_pools):
+        cap = pool.capacity
+        kind = pool.capacity_type
+        if kind == "reservation" and spec.target != "onprem":
+            if cap.affinity == "specific" and cap.reservation is None:
+                yield SpecIssue(
+                    _capacity_path(i, "reservation"),
+                    "affinity specific consumes one named reservation, and none is named.",
+                    "set reservation to the reservation's name (gcp) or cr- id (aws), or set affinity: any to "
+                    "consume any matching open reservation.",
+                )
+            elif cap.affinity == "any" and cap.reservation is not None:
+                yield SpecIssue(
+                    _capacity_path(i, "reservation"),
+                    f"affinity any consumes whichever open reservation matches, so '{cap.reservation}' would be "
+                    "ignored.",
+                    "remove reservation, or set affinity: specific to consume only that one.",
+                )
+            elif cap.reservation is not None and (problem := _reservation_problem(spec.target, cap.reservation)):
+                yield SpecIssue(_capacity_path(i, "reservation"), *problem)
+        elif kind != "reservation":
+            if cap.reservation is not None:
+                yield SpecIssue(
+                    _capacity_path(i, "reservation"),
+                    f"reservation names capacity to consume, for capacity.type reservation; type is {kind}.",
+                    "remove reservation, or set capacity.type: reservation.",
+                )
+            if "affinity" in cap.model_fields_set:
+                yield SpecIssue(
+                    _capacity_path(i, "affinity"),
+                    f"affinity says which reservation to consume, for capacity.type reservation; type is {kind}.",
+                    "remove affinity, or set capacity.type: reservation.",
+                )
+        if kind != "capacity-block" and cap.block_id is not None:
+            yield SpecIssue(
+                _capacity_path(i, "block_id"),
+                f"block_id names an EC2 Capacity Block, for capacity.type capacity-block; type is {kind}.",
+                "remove block_id, or set capacity.type: capacity-block.",
+            )
+
+
+@rule
+def capacity_block_pools(spec: StackSpec) -> Iterator[SpecIssue]:
+    """EC2 Capacity Blocks: a block id, and an instance type AWS sells that way."""
+    if spec.target != "aws":
+        return  # pool_capacity_type reports capacity-block elsewhere
+    for i, pool in enumerate(spec.accelerator_pools):
+        if pool.capacity_type != "capacity-block":
+            continue
+        block = pool.capacity.block_id
+        if block is None:
+            yield SpecIssue(
+                _capacity_path(i, "block_id"),
+                "a capacity-block pool runs in one Capacity Block you bought, and none is named.",
+                "set block_id to the block's reservation id (cr-…), as "
+                "`aws ec2 describe-capacity-reservations --filters Name=reservation-type,Values=capacity-block` "
+                "shows it; buy one first with `aws ec2 purchase-capacity-block`.",
+            )
+        elif not capacity.AWS_RESERVATION_ID.match(block):
+            yield SpecIssue(
+                _capacity_path(i, "block_id"),
+                f"'{block}' is not a Capacity Block reservation id (cr- and 8 to 17 hex digits).",
+                "use the block's Capacity Reservation id, like cr-0123456789abcdef0; the cb- id of the "
+                "offering is not it.",
+            )
+        acc = accelerator_of(pool)
+        if acc is None or spec.target not in acc.targets:
+            continue
+        instance = pool.machine_type
+        if instance is None:
+            try:
+                instance = eks_instance_type(acc.id, pool.count)
+            except ShapeError:
+                continue  # eks_pool_shapes reports the count
+        if instance not in capacity.CAPACITY_BLOCK_INSTANCE_TYPES:
+            sold = ", ".join(sorted(capacity.CAPACITY_BLOCK_INSTANCE_TYPES))
+            field = "machine_type" if pool.machine_type else "accelerator"
+            yield SpecIssue(
+                _pool_path(i, field),
+                f"{instance} is not sold as an EC2 Capacity Block for ML.",
+                f"use an accelerator and count whose instance type is one of {sold}; or buy this one as "
+                "capacity.type reservation (an On-Demand Capacity Reservation) or on-demand.",
+            )
+
+
+@rule
+def flex_start_pools(spec: StackSpec) -> Iterator[SpecIssue]:
+    """GKE flex-start with queued provisioning: the pool starts empty and nodes come only when queued work asks.
+
+    GKE allocates a flex-start request all at once, single- or multi-host TPU slices included
+    (https://cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest, read 2026-12-01).
+    """
+    if spec.target != "gcp":
+        return
+    for i, pool in enumerate(spec.accelerator_pools):
+        if pool.capacity_type == "flex-start" and pool.min_nodes != 0:
+            yield SpecIssue(
+                _pool_path(i, "min_nodes"),
+                f"a flex-start pool has no standing nodes: GKE creates them only for queued work; got min_nodes "
+                f"{pool.min_nodes}.",
+                "set min_nodes: 0, or use capacity.type reservation or on-demand for nodes that always run.",
+            )
 
 
 # ----------------------------------------------------------------------------------- teams

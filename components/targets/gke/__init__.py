@@ -19,7 +19,6 @@ from ...handle import (
     StorageClasses,
     StorageClassSpec,
     TargetHandle,
-    accelerator_inventory,
 )
 from ...spec import StackSpec
 from ..base import Target
@@ -28,7 +27,7 @@ from .identity import build_identities
 from .kms import build_keys
 from .monitoring import build_accelerator_alerts
 from .network import build_network
-from .nodepools import build_node_pools
+from .nodepools import build_node_pools, gke_inventory
 from .storage import build_storage
 
 # Workload Identity: pods reach the GKE metadata server, which Dataplane V2 serves on 169.254.169.252:988
@@ -91,7 +90,7 @@ class GkeTarget(Target):
         super().__init__("GkeTarget", name, opts)
         assert spec.project is not None  # the spec rules require it for gcp
         project = spec.project
-        inventory = accelerator_inventory(spec)
+        inventory = gke_inventory(spec)
 
         self.network = build_network(name, spec, self)
         self.keys = None

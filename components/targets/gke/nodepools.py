@@ -2,11 +2,13 @@
 
 ``accelerator_pool_args`` is the pure decision (spec pool + inventory → node pool inputs); the
 builder only registers it. Labels and taints come from the shared inventory, so the platform
-layer selects these nodes exactly as it selects EKS or on-prem ones.
+layer selects these nodes exactly as it selects EKS or on-prem ones. The pool's capacity type
+decides spot, reservation affinity, or flex-start with queued provisioning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -15,13 +17,51 @@ import pulumi_gcp as gcp
 from blueprints import catalog
 
 from ... import naming
-from ...handle import POOL_LABEL, PoolInventory
+from ...handle import POOL_LABEL, NodeTaint, PoolInventory, accelerator_inventory
 from ...shapes import gke_gpu_machine_type, tpu_slice
 from ...spec import AcceleratorPool, StackSpec
 
 SYSTEM_MACHINE_TYPE = "e2-standard-4"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is decided by IAM, not scopes
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+
+# Flex-start with queued provisioning (Dynamic Workload Scheduler): nodes come only through a
+# ProvisioningRequest of this class, all of a request at once, and GKE taints them itself.
+# Source: https://cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest (read 2026-12-01).
+QUEUED_PROVISIONING_CLASS = "queued-provisioning.gke.io"
+QUEUED_TAINT = NodeTaint("cloud.google.com/gke-queued", "true", "NoSchedule")
+RESERVATION_NAME_KEY = "compute.googleapis.com/reservation-name"
+
+
+def gke_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
+    """Pure: the shared inventory plus what GKE's autoscaler adds: flex-start pools are served by
+    queued provisioning, whose nodes carry GKE's own gke-queued taint."""
+    by_name = {p.name: p for p in spec.accelerator_pools}
+    return tuple(
+        dataclasses.replace(inv, provisioning_class=QUEUED_PROVISIONING_CLASS, autoscaler_taints=(QUEUED_TAINT,))
+        if by_name[inv.pool].capacity_type == "flex-start"
+        else inv
+        for inv in accelerator_inventory(spec)
+    )
+
+
+def reservation_affinity(pool: AcceleratorPool) -> gcp.container.NodePoolNodeConfigReservationAffinityArgsDict | None:
+    """Which Compute Engine reservations the pool's VMs consume; None leaves GKE's default."""
+    kind = pool.capacity_type
+    if kind == "flex-start":
+        # Flex-start capacity is its own; GKE requires the pool to consume no reservation.
+        return {"consume_reservation_type": "NO_RESERVATION"}
+    if kind != "reservation":
+        return None
+    if pool.capacity.affinity == "any":
+        return {"consume_reservation_type": "ANY_RESERVATION"}
+    assert pool.capacity.reservation is not None  # the spec rules require it for affinity specific
+    # A name, or projects/<owner>/reservations/<name> for one shared from another project.
+    return {
+        "consume_reservation_type": "SPECIFIC_RESERVATION",
+        "key": RESERVATION_NAME_KEY,
+        "values": [pool.capacity.reservation],
+    }
 
 
 def _node_config_base(
@@ -67,21 +107,33 @@ def accelerator_pool_args(
     """Pure: the GKE node pool for one accelerator pool of a validated spec."""
     acc = catalog.accelerators().get(pool.accelerator)
     assert acc is not None and acc.gke_accelerator is not None  # guaranteed by spec validation
+    kind = pool.capacity_type
     node_config: dict[str, Any] = {
         **_node_config_base(spec, service_account, disk_key),
-        "spot": pool.spot,
+        "spot": kind == "spot",
         "labels": dict(inventory.node_labels),
         "taints": [{"key": t.key, "value": t.value, "effect": _EFFECTS[t.effect]} for t in inventory.taints],
     }
+    management: gcp.container.NodePoolManagementArgsDict = {"auto_repair": True, "auto_upgrade": True}
     args: dict[str, Any] = {
         "name": naming.gke_node_pool_name(pool.name),
         "location": spec.region,
-        "management": {"auto_repair": True, "auto_upgrade": True},
+        "management": management,
     }
+    if (affinity := reservation_affinity(pool)) is not None:
+        node_config["reservation_affinity"] = affinity
+    if kind == "flex-start":
+        queued: gcp.container.NodePoolQueuedProvisioningArgsDict = {"enabled": True}
+        args["queued_provisioning"] = queued
+        node_config["flex_start"] = True
+        # GKE's documented queued-provisioning pool runs without auto-repair (--no-enable-autorepair):
+        # a node lives for its request only, and a repaired node would belong to none.
+        management["auto_repair"] = False
     if spec.zones:
         args["node_locations"] = list(spec.zones)
-    # ANY lets the autoscaler take whichever zone has capacity: what spot and scarce GPUs need.
-    location_policy = "ANY" if pool.spot else "BALANCED"
+    # ANY lets the autoscaler take whichever zone has capacity: what spot, scarce GPUs, a zonal
+    # reservation and flex-start (GKE's documented --location-policy=ANY) need.
+    location_policy = "ANY" if kind in ("spot", "reservation", "flex-start") else "BALANCED"
     if acc.kind == "tpu":
         assert pool.tpu_topology is not None
         tpu = tpu_slice(acc.id, pool.tpu_topology)

@@ -1,0 +1,725 @@
+"""`aistack preflight` against real endpoints on loopback: moto's server for AWS, a Compute API stand-in for GCP.
+
+AWS: moto 5.2 serves EC2 (DescribeInstanceTypes, offerings, instances, addresses) and STS, but its
+Service Quotas backend knows only the vpc service, and EC2 Capacity Reservations are not implemented.
+So the tests extend moto in-process (its server runs in this process): GetServiceQuota answers ec2
+codes from ``EC2_QUOTAS``, and CreateCapacityReservation / DescribeCapacityReservations are added to
+moto's EC2 responder, answered through moto's own serializer (the botocore output shapes). Every
+request still goes over HTTP to 127.0.0.1 through boto3.
+
+GCP: an http.server thread answers regions.get, reservations.get / aggregatedList and the OAuth
+token exchange in the Compute API's documented JSON shapes; google-cloud-compute's REST transport
+reaches it through AISTACK_GCP_COMPUTE_ENDPOINT, with an authorized-user credentials file whose
+token_uri is the same server. Nothing resolves outside loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+
+from aistack.cli import main
+from aistack.preflight import needs as needs_mod
+from aistack.preflight.needs import stack_needs
+from aistack.preflight.report import QuotaState, evaluate_quotas
+from components.spec import parse_spec
+
+# ------------------------------------------------------------------------------------------ helpers
+
+EC2_QUOTAS: dict[str, float] = {}
+SQ_REQUESTS: list[str] = []
+CAPACITY_RESERVATIONS: list[dict[str, Any]] = []
+# The names AWS gives these codes (as list-service-quotas returns them).
+QUOTA_NAMES = dict([*needs_mod.AWS_ON_DEMAND.values(), *needs_mod.AWS_SPOT.values(), needs_mod.AWS_ELASTIC_IPS])
+
+
+def _write_stack(tmp_path: Path, values: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+    config = {f"aistack:{k}": v for k, v in values.items()}
+    config.update(extra or {})
+    path = tmp_path / "Pulumi.pf.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    return str(path)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _flat(text: str) -> str:
+    """Table cells fold long values across lines and borders: join them back for searching."""
+    return re.sub(r"[\s│┃|]+", " ", text)
+
+
+AWS_STACK: dict[str, Any] = {
+    "target": "aws",
+    "region": "us-east-1",
+    "accelerator_pools": [
+        {"name": "h100", "accelerator": "nvidia-h100-80gb", "count": 8, "max_nodes": 2},
+        {"name": "l4", "accelerator": "nvidia-l4", "count": 1, "max_nodes": 4, "spot": True},
+    ],
+}
+
+# ------------------------------------------------------------------------------------------ AWS (moto)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import EC2Response
+    from moto.server import ThreadedMotoServer
+    from moto.servicequotas.exceptions import NoSuchResource
+    from moto.servicequotas.models import ServiceQuotasBackend
+    from moto.servicequotas.responses import ServiceQuotasResponse
+
+    original = ServiceQuotasBackend.get_service_quota
+
+    def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+        SQ_REQUESTS.append(f"{service_code}/{quota_code}")
+        if service_code != "ec2":
+            return original(self, service_code, quota_code)  # type: ignore[no-any-return]
+        if quota_code not in EC2_QUOTAS:
+            raise NoSuchResource
+        return {
+            "ServiceCode": "ec2",
+            "QuotaCode": quota_code,
+            "QuotaName": QUOTA_NAMES.get(quota_code, quota_code),
+            "Value": EC2_QUOTAS[quota_code],
+        }
+
+    def create_capacity_reservation(self: Any) -> ActionResult:
+        n = int(self._get_param("InstanceCount"))
+        r = {
+            "CapacityReservationId": f"cr-{len(CAPACITY_RESERVATIONS):017x}",
+            "InstanceType": self._get_param("InstanceType"),
+            "InstancePlatform": self._get_param("InstancePlatform"),
+            "AvailabilityZone": self._get_param("AvailabilityZone"),
+            "TotalInstanceCount": n,
+            "AvailableInstanceCount": n,
+            "State": "active",
+            "ReservationType": "default",
+            "InstanceMatchCriteria": self._get_param("InstanceMatchCriteria") or "open",
+        }
+        CAPACITY_RESERVATIONS.append(r)
+        return ActionResult({"CapacityReservation": r})
+
+    def describe_capacity_reservations(self: Any) -> ActionResult:
+        ids = self._get_param("CapacityReservationIds", [])
+        filters = self._filters_from_querystring()
+        keys = {"instance-type": "InstanceType", "state": "State", "instance-match-criteria": "InstanceMatchCriteria"}
+        found = [
+            r
+            for r in CAPACITY_RESERVATIONS
+            if (not ids or r["CapacityReservationId"] in ids)
+            and all(r.get(keys.get(k, k)) in v for k, v in filters.items())
+        ]
+        return ActionResult({"CapacityReservations": found})
+
+    def get_aws_default_service_quota(self: Any) -> str:  # not in moto 5.2: no default known for these codes
+        params = json.loads(self.body)
+        SQ_REQUESTS.append(f"default:{params.get('ServiceCode')}/{params.get('QuotaCode')}")
+        raise NoSuchResource
+
+    ServiceQuotasBackend.get_service_quota = get_service_quota  # type: ignore[method-assign]
+    ServiceQuotasResponse.get_aws_default_service_quota = get_aws_default_service_quota  # type: ignore[attr-defined]
+    EC2Response.create_capacity_reservation = create_capacity_reservation  # type: ignore[attr-defined]
+    EC2Response.describe_capacity_reservations = describe_capacity_reservations  # type: ignore[attr-defined]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        ServiceQuotasBackend.get_service_quota = original  # type: ignore[method-assign]
+        del EC2Response.create_capacity_reservation  # type: ignore[attr-defined]
+        del EC2Response.describe_capacity_reservations  # type: ignore[attr-defined]
+        del ServiceQuotasResponse.get_aws_default_service_quota  # type: ignore[attr-defined]
+
+
+def _no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup off the machine
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    """Credentials for moto, every client pointed at it (AWS_ENDPOINT_URL), state reset per test."""
+    import boto3
+    import requests
+
+    _no_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+    EC2_QUOTAS.clear()
+    SQ_REQUESTS.clear()
+    CAPACITY_RESERVATIONS.clear()
+    yield boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_url)
+
+
+def _plenty() -> None:
+    EC2_QUOTAS.update({"L-1216C47A": 1000, "L-417A185B": 1000, "L-3819A6DF": 1000, "L-0263D0A3": 5})
+
+
+def test_aws_short_quota_exits_1_naming_the_code_and_the_fix(aws: Any, tmp_path: Path, capsys: Any) -> None:
+    _plenty()
+    EC2_QUOTAS["L-417A185B"] = 192  # one p5.48xlarge; the pool's 2 need 384
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
+    flat = _flat(out)
+    assert code == 1, out + err
+    assert "L-417A185B" in flat and "SHORT" in flat
+    assert "384 vCPUs" in flat
+    assert "--service-code ec2 --quota-code L-417A185B --desired-value 384" in flat
+    assert "ec2/L-417A185B" in SQ_REQUESTS  # moto was asked, over HTTP
+
+
+def test_aws_usage_counts_running_instances(aws: Any, tmp_path: Path, capsys: Any) -> None:
+    _plenty()
+    EC2_QUOTAS["L-417A185B"] = 512
+    image = aws.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    aws.run_instances(ImageId=image, InstanceType="p5.48xlarge", MinCount=1, MaxCount=1)  # 192 vCPUs in use
+    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
+    doc = json.loads(out)
+    (row,) = [c for c in doc["checks"] if c["item"] == "L-417A185B"]
+    assert code == 1 and row["status"] == "short"
+    assert "320 free of 512 (192 in use)" in row["have"]
+    assert "--desired-value 576" in row["fix"]  # 192 in use + 384 needed
+    assert doc["scope"] == "account 123456789012"
+
+
+def test_aws_fitting_stack_exits_0(aws: Any, tmp_path: Path, capsys: Any) -> None:
+    _plenty()
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
+    doc = json.loads(out)
+    assert code == 0, out + err
+    by_item = {c["item"]: c for c in doc["checks"]}
+    assert by_item["L-3819A6DF"]["status"] == "ok"  # spot G quota for the l4 pool
+    assert by_item["L-0263D0A3"]["need"] == "3 addresses"  # three NAT gateways
+    assert by_item["p5.48xlarge"]["kind"] == "offering" and "us-east-1a" in by_item["p5.48xlarge"]["have"]
+    assert doc["exit_code"] == 0
+
+
+def test_aws_quota_moto_does_not_know_is_not_checked(aws: Any, tmp_path: Path, capsys: Any) -> None:
+    _plenty()
+    del EC2_QUOTAS["L-3819A6DF"]  # GetServiceQuota and the default both answer NoSuchResource
+    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
+    (row,) = [c for c in json.loads(out)["checks"] if c["item"] == "L-3819A6DF"]
+    assert code == 2 and row["status"] == "unchecked"
+
+
+def _reservation_stack(reservation: str, max_nodes: int) -> dict[str, Any]:
+    pool = {
+        "name": "h100",
+        "accelerator": "nvidia-h100-80gb",
+        "count": 8,
+        "max_nodes": max_nodes,
+        "capacity": {"type": "reservation", "reservation": reservation},
+    }
+    return {"target": "aws", "region": "us-east-1", "accelerator_pools": [pool]}
+
+
+def test_aws_capacity_reservation_covers_the_pool_or_says_why_not(aws: Any, tmp_path: Path, capsys: Any) -> None:
+    _plenty()
+    EC2_QUOTAS["L-417A185B"] = 0  # a reservation pool draws no extra on-demand quota
+    cr = aws.create_capacity_reservation(
+        InstanceType="p5.48xlarge", InstancePlatform="Linux/UNIX", AvailabilityZone="us-east-1a", InstanceCount=2
+    )["CapacityReservation"]["CapacityReservationId"]
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 2)), "--json")
+    rows = {c["item"]: c for c in json.loads(out)["checks"]}
+    assert code == 0, out + err
+    assert rows[cr]["status"] == "ok" and "active, 2 of 2" in rows[cr]["have"]
+    assert "L-417A185B" not in rows
+
+    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 3)), "--json")
+    row = {c["item"]: c for c in json.loads(out)["checks"]}[cr]
+    assert code == 1 and row["status"] == "short"
+    assert "2 free instance(s) for 3 node(s)" in row["fix"]
+    assert f"modify-capacity-reservation --capacity-reservation-id {cr} --instance-count 3" in row["fix"]
+
+    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)))
+    assert code == 1 and "not found" in out
+
+
+def test_aws_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: nothing to sign with
+    code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
+    text = " ".join(err.split())
+    assert code == 2
+    assert "no AWS credentials found" in text and "AWS_ACCESS_KEY_ID" in text and "aws configure" in text
+
+
+# ------------------------------------------------------------------------------------------ GCP
+
+
+class ComputeStandIn(BaseHTTPRequestHandler):
+    """regions.get, reservations.get/aggregatedList and the token endpoint, as the Compute API shapes them."""
+
+    regions: ClassVar[dict[str, dict[str, Any]]] = {}
+    reservations: ClassVar[dict[tuple[str, str, str], dict[str, Any]]] = {}
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.seen.append(("POST", self.path))
+        self._send(200, {"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"})
+
+    def do_GET(self) -> None:
+        self.seen.append((self.headers.get("Authorization", ""), self.path))
+        path = self.path.split("?")[0]
+        if m := re.fullmatch(r"/compute/v1/projects/([^/]+)/regions/([^/]+)", path):
+            region = self.regions.get(m.group(2))
+            if region is not None and m.group(1) == "acme-ml":
+                return self._send(200, region)
+        elif m := re.fullmatch(r"/compute/v1/projects/([^/]+)/zones/([^/]+)/reservations/([^/]+)", path):
+            found = self.reservations.get((m.group(1), m.group(2), m.group(3)))
+            if found is not None:
+                return self._send(200, found)
+        elif m := re.fullmatch(r"/compute/v1/projects/([^/]+)/aggregated/reservations", path):
+            items: dict[str, Any] = {}
+            for (project, zone, _), r in self.reservations.items():
+                if project == m.group(1):
+                    items.setdefault(f"zones/{zone}", {"reservations": []})["reservations"].append(r)
+            return self._send(200, {"kind": "compute#reservationAggregatedList", "items": items})
+        self._send(404, {"error": {"code": 404, "message": f"The resource '{path}' was not found", "errors": []}})
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _region(quotas: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    base = "https://www.googleapis.com/compute/v1/projects/acme-ml"
+    return {
+        "kind": "compute#region",
+        "name": "us-central1",
+        "status": "UP",
+        "zones": [f"{base}/zones/us-central1-{z}" for z in "abcf"],
+        "quotas": [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in quotas.items()],
+    }
+
+
+def _reservation(name: str, zone: str, machine: str, count: int, in_use: int, status: str = "READY") -> dict[str, Any]:
+    return {
+        "kind": "compute#reservation",
+        "name": name,
+        "zone": f"https://www.googleapis.com/compute/v1/projects/acme-ml/zones/{zone}",
+        "status": status,
+        "specificReservationRequired": True,
+        "specificReservation": {
+            "count": str(count),  # int64 fields travel as JSON strings
+            "inUseCount": str(in_use),
+            "instanceProperties": {"machineType": machine},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def compute_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ComputeStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def gcp(compute_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[ComputeStandIn]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    # A service-account key file (google-auth honours its token_uri; an authorized-user file's is
+    # always replaced by Google's): the JWT-bearer exchange goes to the stand-in on loopback.
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key = tmp_path / "key.json"
+    key.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "acme-ml",
+                "private_key_id": "test",
+                "private_key": pem,
+                "client_email": "preflight@acme-ml.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{compute_server}/token",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    monkeypatch.setenv("AISTACK_GCP_COMPUTE_ENDPOINT", compute_server)
+    ComputeStandIn.regions = {}
+    ComputeStandIn.reservations = {}
+    ComputeStandIn.seen = []
+    return ComputeStandIn
+
+
+GCP_STACK: dict[str, Any] = {
+    "target": "gcp",
+    "region": "us-central1",
+    "accelerator_pools": [{"name": "l4", "accelerator": "nvidia-l4", "count": 2, "max_nodes": 4}],
+}
+GCP_PROJECT = {"gcp:project": "acme-ml"}
+
+
+def test_gcp_short_quota_exits_1_with_the_console_link(gcp: Any, tmp_path: Path, capsys: Any) -> None:
+    gcp.regions["us-central1"] = _region({"NVIDIA_L4_GPUS": (4, 0), "CPUS": (500, 10), "IN_USE_ADDRESSES": (8, 0)})
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
+    flat = _flat(out)
+    assert code == 1, out + err
+    assert "NVIDIA_L4_GPUS" in flat and "SHORT" in flat and "8 GPUs" in flat
+    assert "metric=compute.googleapis.com%2Fnvidia_l4_gpus" in flat.replace(" ", "")
+    # The system pool (12) and the l4 pool's g2 vCPUs (96; the region reports no G2_CPUS) share CPUS.
+    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT), "--json")
+    cpus = [c for c in json.loads(out)["checks"] if c["item"] == "CPUS"]
+    assert [(c["pools"], c["need"], c["status"]) for c in cpus] == [
+        (["system"], "12 vCPUs", "ok"),
+        (["l4"], "96 vCPUs", "ok"),
+    ]
+    assert cpus[1]["have"] == "478 free of 500 (10 in use, 12 counted for the rows above), via CPUS"
+    (auth,) = {a for a, p in gcp.seen if p.startswith("/compute/v1/projects/acme-ml/regions/us-central1")}
+    # The client signs a self-signed JWT with the key file (no token exchange): its issuer is the file's account.
+    payload = auth.removeprefix("Bearer ").split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["iss"] == "preflight@acme-ml.iam.gserviceaccount.com"
+
+
+def test_gcp_spot_tpu_fits_through_either_quota(gcp: Any, tmp_path: Path, capsys: Any) -> None:
+    values = {
+        "target": "gcp",
+        "region": "us-central1",
+        "zones": ["us-central1-a"],
+        "accelerator_pools": [
+            {"name": "v5e", "accelerator": "tpu-v5e", "count": 4, "tpu_topology": "4x4", "max_nodes": 4, "spot": True}
+        ],
+    }
+    gcp.regions["us-central1"] = _region(
+        {
+            "PREEMPTIBLE_TPU_LITE_PODSLICE_V5": (0, 0),
+            "TPU_LITE_PODSLICE_V5": (32, 8),
+            "CPUS": (24, 0),
+            "IN_USE_ADDRESSES": (8, 0),
+        }
+    )
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    rows = {c["item"]: c for c in json.loads(out)["checks"]}
+    assert code == 0, out + err
+    assert rows["TPU_LITE_PODSLICE_V5"]["need"] == "16 TPU chips"  # one 4x4 slice, whatever max_nodes says
+    assert "via TPU_LITE_PODSLICE_V5" in rows["TPU_LITE_PODSLICE_V5"]["have"]
+
+
+def test_gcp_reservation_pool_needs_the_reservation_not_quota(gcp: Any, tmp_path: Path, capsys: Any) -> None:
+    values = {
+        "target": "gcp",
+        "region": "us-central1",
+        "zones": ["us-central1-a"],
+        "accelerator_pools": [
+            {
+                "name": "h100",
+                "accelerator": "nvidia-h100-80gb",
+                "count": 8,
+                "max_nodes": 2,
+                "capacity": {"type": "reservation", "reservation": "res-h100"},
+            }
+        ],
+    }
+    gcp.regions["us-central1"] = _region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})  # no H100 quota at all
+    gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = _reservation(
+        "res-h100", "us-central1-a", "a3-highgpu-8g", 4, 1
+    )
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    rows = {c["item"]: c for c in json.loads(out)["checks"]}
+    assert code == 0, out + err
+    assert rows["res-h100"]["status"] == "ok" and "READY, 3 of 4 × a3-highgpu-8g" in rows["res-h100"]["have"]
+    assert "NVIDIA_H100_GPUS" not in rows
+
+    gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = _reservation(
+        "res-h100", "us-central1-a", "a3-highgpu-8g", 4, 3
+    )
+    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    row = {c["item"]: c for c in json.loads(out)["checks"]}["res-h100"]
+    assert code == 1 and "1 free VM(s) for 2 node(s)" in row["fix"]
+    assert (
+        "gcloud compute reservations update res-h100 --project acme-ml --zone us-central1-a --vm-count 5" in row["fix"]
+    )
+
+
+def test_gcp_quota_the_region_does_not_report_is_not_checked(gcp: Any, tmp_path: Path, capsys: Any) -> None:
+    values = {
+        "target": "gcp",
+        "region": "us-central1",
+        "zones": ["us-central1-b"],
+        "accelerator_pools": [{"name": "v6e", "accelerator": "tpu-v6e", "count": 8, "tpu_topology": "2x4"}],
+    }
+    gcp.regions["us-central1"] = _region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT))
+    assert code == 2, out + err
+    assert "TPUS_PER_TPU_FAMILY" in _flat(out) and "not checked" in _flat(out)
+
+
+def test_gcp_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no ADC file there
+    monkeypatch.setattr("aistack.preflight.credentials._on_google_vm", lambda: False)
+    code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
+    text = " ".join(err.split())
+    assert code == 2
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in text and "gcloud auth application-default login" in text
+
+
+def test_onprem_has_nothing_to_check(capsys: Any) -> None:
+    code, out, _ = _run(capsys, "preflight", "onprem-gpu")
+    assert code == 0
+    assert "nothing to check" in out and len(out.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------ pure needs
+
+
+def test_needs_follow_the_capacity_type() -> None:
+    spec = parse_spec(
+        {
+            "target": "aws",
+            "region": "us-east-1",
+            "accelerator_pools": [
+                {"name": "od", "accelerator": "nvidia-a100-40gb", "count": 8, "max_nodes": 3},
+                {"name": "p5spot", "accelerator": "nvidia-h100-80gb", "count": 8, "max_nodes": 2, "spot": True},
+                {
+                    "name": "block",
+                    "accelerator": "nvidia-h100-80gb",
+                    "count": 8,
+                    "max_nodes": 2,
+                    "capacity": {"type": "capacity-block", "block_id": "cr-0123456789abcdef0"},
+                },
+            ],
+        }
+    )
+    needs = stack_needs(spec)
+    by_pool = {q.pool: q for q in needs.quotas}
+    assert (by_pool["od"].quota, by_pool["od"].amount) == ("L-417A185B", 288)  # 3 × p4d.24xlarge (96)
+    assert (by_pool["p5spot"].quota, by_pool["p5spot"].amount) == ("L-C4BD4855", 384)  # P5 spot has its own
+    assert "block" not in by_pool  # runs in the block's capacity
+    (block,) = needs.reservations
+    assert (block.kind, block.reservation, block.machine_type, block.nodes) == (
+        "capacity-block",
+        "cr-0123456789abcdef0",
+        "p5.48xlarge",
+        2,
+    )
+
+
+def test_gcp_flex_start_uses_preemptible_then_standard() -> None:
+    spec = parse_spec(
+        {
+            "target": "gcp",
+            "region": "us-central1",
+            "project": "acme-ml",
+            "accelerator_pools": [
+                {
+                    "name": "a100",
+                    "accelerator": "nvidia-a100-40gb",
+                    "count": 8,
+                    "max_nodes": 2,
+                    "capacity": {"type": "flex-start"},
+                }
+            ],
+        }
+    )
+    gpus, cpus = stack_needs(spec).for_pool("a100")
+    assert (gpus.quota, gpus.alternatives, gpus.amount) == ("PREEMPTIBLE_NVIDIA_A100_GPUS", ("NVIDIA_A100_GPUS",), 16)
+    assert (cpus.quota, cpus.alternatives, cpus.amount) == ("PREEMPTIBLE_CPUS", ("A2_CPUS",), 192)
+
+
+def test_free_room_is_counted_once() -> None:
+    spec = parse_spec(
+        {
+            "target": "gcp",
+            "region": "us-central1",
+            "project": "acme-ml",
+            "accelerator_pools": [
+                {"name": "od", "accelerator": "nvidia-l4", "count": 1, "max_nodes": 4},
+                {"name": "spot", "accelerator": "nvidia-l4", "count": 1, "max_nodes": 4, "spot": True},
+            ],
+        }
+    )
+    gpus = [q for q in stack_needs(spec).quotas if q.unit == "GPUs"]
+    states = {"NVIDIA_L4_GPUS": QuotaState(6, 0), "PREEMPTIBLE_NVIDIA_L4_GPUS": QuotaState(0, 0)}
+    checks = evaluate_quotas(gpus, states, lambda q, n: f"ask {q} {n}")
+    # on-demand takes 4 of the 6; the spot pool's 4 cannot fit in the 2 left, nor in 0 preemptible.
+    status = {c.pools: c.status for c in checks}
+    assert status == {("od",): "ok", ("spot",): "short"}
+    short = next(c for c in checks if c.status == "short")
+    assert short.fix == "ask PREEMPTIBLE_NVIDIA_L4_GPUS 4"
+
+
+def test_vcpu_table_matches_the_describe_instance_types_data() -> None:
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    wrong = {
+        t: (v, INSTANCE_TYPES[t]["VCpuInfo"]["DefaultVCpus"])
+        for t, v in needs_mod.EC2_VCPUS.items()
+        if t in INSTANCE_TYPES and INSTANCE_TYPES[t]["VCpuInfo"]["DefaultVCpus"] != v
+    }
+    assert not wrong
+    assert {"p5.48xlarge", "g6e.xlarge", "m7i.xlarge"} <= set(INSTANCE_TYPES)
+
+
+def test_system_pools_match_the_targets() -> None:
+    """The needs' copy of the system pool shapes is what the targets register (checked on a plan)."""
+    from aistack.offline import plan
+    from components.spec import load_stack
+
+    for stack, type_, machine_key in (
+        ("aws-gpu", "aws:eks/nodeGroup:NodeGroup", "instanceTypes"),
+        ("gcp-tpu", "gcp:container/nodePool:NodePool", "nodeConfig"),
+    ):
+        p = plan(load_stack(stack, Path("stacks")))
+        (system,) = [r for r in p.resources if r.type == type_ and r.name.endswith("-system")]
+        if machine_key == "instanceTypes":
+            assert system.inputs["instanceTypes"] == [needs_mod.EKS_SYSTEM_INSTANCE_TYPE]
+            assert system.inputs["scalingConfig"]["maxSize"] == needs_mod.SYSTEM_MAX_NODES
+        else:
+            assert system.inputs["nodeConfig"]["machineType"] == needs_mod.GKE_SYSTEM_MACHINE_TYPE
+            assert system.inputs["autoscaling"]["totalMaxNodeCount"] == needs_mod.SYSTEM_MAX_NODES
+        assert p.needs is not None and p.needs.for_pool("system")[0].nodes == needs_mod.SYSTEM_MAX_NODES
+
+
+# ------------------------------------------------------------------------------------------ pulumi up hook
+
+
+def test_program_hook_fails_before_any_resource_when_short(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pulumi
+    from pulumi.runtime.settings import SETTINGS
+
+    from components.program import run_preflight
+
+    monkeypatch.setattr(SETTINGS, "monitor", None)  # as in a real `pulumi up`: not the mock monitor of a plan
+    _plenty()
+    EC2_QUOTAS["L-417A185B"] = 0
+    spec = parse_spec(AWS_STACK)
+    with pytest.raises(pulumi.RunError) as exc:
+        run_preflight(spec, {})
+    assert "SHORT" in str(exc.value) and "L-417A185B" in str(exc.value) and "--desired-value 384" in str(exc.value)
+
+
+def test_program_hook_without_credentials_logs_and_continues(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import pulumi
+    from pulumi.runtime.settings import SETTINGS
+
+    from components.program import run_preflight
+
+    monkeypatch.setattr(SETTINGS, "monitor", None)
+    _no_aws_credentials(monkeypatch, tmp_path)
+    logged: list[str] = []
+    monkeypatch.setattr(pulumi.log, "info", lambda msg, *a, **k: logged.append(msg))
+    run_preflight(parse_spec(AWS_STACK), {})  # no exception: the deployment goes on
+    assert len(logged) == 1 and "preflight skipped" in logged[0] and "AWS_ACCESS_KEY_ID" in logged[0]
+
+
+def test_program_hook_is_off_under_mocks_and_when_disabled(aws: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from aistack.offline import plan
+    from components.program import run_preflight
+    from components.spec import load_stack
+
+    EC2_QUOTAS["L-417A185B"] = 0  # would be short
+    p = plan(load_stack(_write_stack(tmp_path, AWS_STACK), Path("stacks")))  # the plan runs under mocks
+    assert p.resources and not SQ_REQUESTS
+    run_preflight(parse_spec({**AWS_STACK, "preflight": False}), {})
+    monkeypatch.setenv("AISTACK_PREFLIGHT", "0")
+    run_preflight(parse_spec(AWS_STACK), {})
+    assert not SQ_REQUESTS
+    # and the plan shows what each pool would need
+    rows = {q.pool: q for q in p.needs.quotas} if p.needs else {}
+    assert rows["h100"].quota == "L-417A185B" and rows["h100"].amount == 384
+    assert p.as_json()["quota_needs"]["quotas"][0]["pool"] == "system"
+
+
+def test_plan_shows_the_quota_each_pool_needs(capsys: Any) -> None:
+    code, out, err = _run(capsys, "plan", "aws-gpu")
+    assert code == 0, err
+    assert "quota each pool needs" in out
+    assert "L-417A185B" in out and "L-0263D0A3" in out  # the h100 pool's P quota; the NAT gateways' Elastic IPs
+    code, out, _ = _run(capsys, "plan", "aws-gpu", "--json")
+    doc = json.loads(out)
+    h100 = [q for q in doc["quota_needs"]["quotas"] if q["pool"] == "h100"]
+    assert [(q["quota"], q["amount"], q["unit"]) for q in h100] == [("L-417A185B", 384, "vCPUs")]
+
+
+def test_gcp_shared_reservation_and_affinity_any(gcp: Any, tmp_path: Path, capsys: Any) -> None:
+    pools = [
+        {
+            "name": "shared",
+            "accelerator": "nvidia-l4",
+            "count": 1,
+            "max_nodes": 2,
+            "capacity": {"type": "reservation", "reservation": "projects/acme-shared/reservations/res-l4"},
+        },
+        {
+            "name": "open",
+            "accelerator": "nvidia-l4",
+            "count": 1,
+            "max_nodes": 3,
+            "capacity": {"type": "reservation", "affinity": "any"},
+        },
+    ]
+    values = {"target": "gcp", "region": "us-central1", "accelerator_pools": pools}
+    gcp.regions["us-central1"] = _region({"NVIDIA_L4_GPUS": (8, 0), "CPUS": (100, 0), "IN_USE_ADDRESSES": (8, 0)})
+    gcp.reservations[("acme-shared", "us-central1-c", "res-l4")] = _reservation(
+        "res-l4", "us-central1-c", "g2-standard-8", 2, 0
+    )
+    open_res = _reservation("any-l4", "us-central1-b", "g2-standard-8", 5, 3)
+    open_res["specificReservationRequired"] = False
+    gcp.reservations[("acme-ml", "us-central1-b", "any-l4")] = open_res
+    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    rows = {(tuple(c["pools"]), c["item"]): c for c in json.loads(out)["checks"]}
+    assert code == 0, out + err
+    shared = rows[(("shared",), "projects/acme-shared/reservations/res-l4")]
+    assert shared["status"] == "ok" and "us-central1-c" in shared["have"]  # found in the owner project's zone
+    assert rows[(("open",), "open reservations")]["have"] == "2 free in 1 reservation(s)"
+    assert rows[(("open",), "NVIDIA_L4_GPUS")]["need"] == "3 GPUs"  # affinity any still needs on-demand quota
+    assert any(p == "/compute/v1/projects/acme-ml/aggregated/reservations" for _, p in gcp.seen)
+
+
+def test_aws_unknown_profile_exits_2_not_a_crash(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
+    _no_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
+    code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
+    text = " ".join(err.split())
+    assert code == 2 and "does-not-exist" in text and "To fix:" in text
