@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 OUT ?= out
 
-.PHONY: setup test unit lint bench demo clean sshd shellcheck tools
+.PHONY: setup test unit lint bench demo clean sshd shellcheck chromium tools
 
 setup: $(STAMP)
 
@@ -42,6 +42,15 @@ shellcheck:
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; }; \
 	  else echo "note: no shellcheck and no root apt-get; actionlint runs without shellcheck"; fi; }
 
+# `recommend --report` is checked in a real browser (tests/test_report.py); Debian's chromium provides it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing chromium (for the recommend --report browser tests)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "note: no chromium and no root apt-get; the report's browser tests will be skipped"; fi; }
+
 # checkov and the CrossGuard pack pin dependencies the main venv cannot share (packaging, protobuf).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-3.3.30
@@ -64,7 +73,7 @@ $(POLICY_STAMP): policies/requirements.txt
 tools:
 	@scripts/tools.sh >/dev/null
 
-unit: setup sshd shellcheck tools $(CHECKOV_STAMP) $(POLICY_STAMP)
+unit: setup sshd shellcheck chromium tools $(CHECKOV_STAMP) $(POLICY_STAMP)
 	@echo "==> pytest"
 	@$(PY) -m pytest
 

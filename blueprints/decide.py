@@ -1,9 +1,19 @@
-"""The decision engine: every offering × size × spot, estimated, filtered by constraints, ranked.
+"""The decision engine: every offering × size × way of buying it, estimated, filtered, ranked.
 
 Pure: a workload in, a Decision (ranked options, eliminations with reasons) out. For each
-(target, region, accelerator, spot) it picks the size that best serves the objective within the
+(target, region, accelerator, purchase) it picks the size that best serves the objective within the
 deadline and budget — the smallest that meets the deadline when cost matters, the largest the
 budget allows when time matters, the best cost×time product when balanced — then ranks those.
+
+Purchases: on-demand and spot from each offering's prices, plus the offering's `purchase_options`
+(capacity blocks, flex-start, calendar-mode and other reservations), each with its booking rules
+applied to the job: a run longer than the option's maximum is out, and what is billed is the
+duration rounded up to the option's increment (whole days for a block booked for fixed dates).
+
+Ties: each estimate carries an ≈80% band (estimator.Estimate.time_band). Two options whose bands
+overlap on the objective are flagged as ties (Option.tie_with) rather than ranked as if the order
+were known — except two options on the same chip at the same size, whose estimates share the
+same model error: for those only the price differs, and the price is known.
 """
 
 from __future__ import annotations
@@ -11,18 +21,49 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from . import catalog
-from .estimator import Estimate, estimate_serving, estimate_training, min_chips_for_memory, perf_of
+from .estimator import (
+    Billing,
+    Estimate,
+    counted,
+    estimate_serving,
+    estimate_training,
+    min_chips_for_memory,
+    perf_of,
+)
 from .utilisation import NotEstimable
 from .workload import OnPremSystem, Workload
 
 HOURS_PER_YEAR = 8760
+# Two estimates on the same chip and size differ only by price: within 2% they are the same.
+TIE_TOLERANCE = 0.02
+# How each way of buying reads in labels and reasons; "owned" is on-prem hardware.
+PURCHASE_WORDS = {
+    "on-demand": "on-demand",
+    "spot": "spot",
+    "capacity-block": "capacity block",
+    "flex-start": "flex-start",
+    "calendar": "calendar-mode reservation",
+    "reservation": "reservation",
+    "owned": "owned",
+}
+# Training spans several instances only on shapes built for it: 8+ chips with a scale-out fabric.
+NODE_CHIPS = 8
+QLORA_SOURCE = "https://github.com/bitsandbytes-foundation/bitsandbytes"
+# Bought for fixed dates: billed in whole days at least, whatever the increment the source states.
+FIXED_DATES = frozenset({"capacity-block", "calendar"})
+
+
+def chips_text(n: int) -> str:
+    """'1 chip', '8 chips': every chip count the engine prints goes through here."""
+    return counted(n, "chip")
 
 
 @dataclass(frozen=True)
 class Venue:
-    """Somewhere the job could run, with its price per chip-hour."""
+    """Somewhere the job could run, bought one way, with its price per chip-hour."""
 
     target: str
     region: str
@@ -34,12 +75,31 @@ class Venue:
     source: str
     max_chips: int | None = None  # on-prem inventory
     topologies: tuple[tuple[str, int], ...] = ()  # TPU: (topology, chips)
+    purchase: str = "on-demand"  # on-demand | spot | capacity-block | flex-start | calendar | reservation | owned
+    terms: catalog.PurchaseOption | None = None  # the booking rules of a purchase option
+    as_of: str = ""  # the day the price was read
 
     @property
     def label(self) -> str:
-        spot = ", spot" if self.spot else ""
+        how = "" if self.purchase in ("on-demand", "owned") else f", {PURCHASE_WORDS[self.purchase]}"
         where = self.region if self.target == "onprem" else f"{self.region}, {self.instance}"
-        return f"{self.accelerator} on {self.target} ({where}{spot})"
+        return f"{self.accelerator} on {self.target} ({where}{how})"
+
+
+def billing_for(terms: catalog.PurchaseOption | None) -> Billing | None:
+    """How a purchase option bills (None: the estimator's on-demand default for the target)."""
+    if terms is None:
+        return None
+    increment = terms.billing_increment_hours or 0.0
+    if terms.kind in FIXED_DATES:
+        increment = max(increment, 24.0)
+    return Billing(min_hours=terms.min_hours or 0.0, increment_hours=increment)
+
+
+def billed_hours(hours: float, terms: catalog.PurchaseOption | None) -> float:
+    """Hours paid for a run of `hours` under a purchase option's terms (on-demand/spot: the run itself)."""
+    billing = billing_for(terms)
+    return hours if billing is None else billing.billed_hours(hours)
 
 
 @dataclass(frozen=True)
@@ -49,9 +109,28 @@ class Option:
     why: str = ""
     risks: tuple[str, ...] = ()
     topology: str | None = None
+    tie_with: tuple[int, ...] = ()  # 1-based ranks whose bands overlap this one's on the objective
+
+    @property
+    def purchase(self) -> str:
+        return self.venue.purchase
+
+    @property
+    def time_range(self) -> tuple[float, float]:
+        """The estimate's ≈80% band on wall-clock hours."""
+        return self.estimate.time_hours_low, self.estimate.time_hours_high
+
+    @property
+    def cost_range(self) -> tuple[float, float] | None:
+        """The band on cost: the time band, billed as the purchase bills it."""
+        e = self.estimate
+        if e.cost_usd is None:
+            return None
+        return e.cost_band or (e.cost_usd * e.time_band[0], e.cost_usd * e.time_band[1])
 
     def as_json(self) -> dict[str, object]:
         e = self.estimate
+        cost_range = self.cost_range
         return {
             "target": self.venue.target,
             "region": self.venue.region,
@@ -61,10 +140,18 @@ class Option:
             "cost_usd": None if e.cost_usd is None else round(e.cost_usd, 2),
             "spot": self.venue.spot,
             "why": self.why,
+            "purchase": self.purchase,
+            "tie_with": list(self.tie_with),
+            "time_hours_low": round(self.time_range[0], 3),
+            "time_hours_high": round(self.time_range[1], 3),
+            "cost_usd_low": None if cost_range is None else round(cost_range[0], 2),
+            "cost_usd_high": None if cost_range is None else round(cost_range[1], 2),
             "instance": self.venue.instance,
             "topology": self.topology,
             "mfu": round(e.mfu, 4),
             "usd_per_chip_hour": round(self.venue.usd_per_chip_hour, 4),
+            "price_source": self.venue.source,
+            "price_as_of": self.venue.as_of or None,
             "risks": list(self.risks),
             "assumptions": e.assumptions,
             **(
@@ -77,11 +164,94 @@ class Option:
 class Elimination:
     option: str
     reason: str
-    constraint: str  # which constraint did it: clouds, regions, compliance, framework, precision,
-    # deadline, budget, memory, price, data
+    constraint: str  # which constraint did it: clouds, regions, compliance, accelerators, framework, precision,
+    # deadline, budget, memory, price, data, purchase
+    venue: Venue | None = field(default=None, compare=False)  # what was eliminated, for grouping
+    group: str = ""  # the reason without what differs per place (region, price): eliminations group on it
+
+    @property
+    def group_reason(self) -> str:
+        return self.group or self.reason
 
     def as_json(self) -> dict[str, str]:
         return {"option": self.option, "reason": self.reason, "constraint": self.constraint}
+
+
+class EliminationGroup(NamedTuple):
+    """Eliminations with the same reason: (reason, constraint, the eliminations)."""
+
+    reason: str
+    constraint: str
+    options: list[Elimination]
+
+    @property
+    def compact(self) -> str:
+        """'tpu-v5e on gcp in europe-west4, us-east5 (×6)': one phrase per accelerator and target."""
+        return "; ".join(text for text, _ in self.phrases())
+
+    def short(self, limit: int = 5) -> str:
+        """`compact` cut after `limit` phrases, '…; … and 12 more' counting the options left out: a terminal row."""
+        parts = self.phrases()
+        if len(parts) <= limit:
+            return self.compact
+        rest = sum(n for _, n in parts[limit:])
+        return "; ".join(text for text, _ in parts[:limit]) + f"; … and {rest} more"
+
+    def phrases(self) -> list[tuple[str, int]]:
+        """(phrase, how many eliminations it stands for), per accelerator and target, first seen first."""
+        by_kind: dict[str, list[Elimination]] = {}
+        for e in self.options:
+            key = f"{e.venue.accelerator} on {e.venue.target}" if e.venue else e.option
+            by_kind.setdefault(key, []).append(e)
+        parts = []
+        for key, members in by_kind.items():
+            places = sorted({e.venue.region for e in members if e.venue is not None})
+            text = f"{key} in {', '.join(places)}" if places else key
+            parts.append((text + (f" (×{len(members)})" if len(members) > 1 else ""), len(members)))
+        return parts
+
+
+# Presentation order of constraints: the ones a user set first, the catalog's gaps last.
+CONSTRAINT_ORDER = (
+    "deadline",
+    "method",
+    "budget",
+    "purchase",
+    "memory",
+    "latency",
+    "capacity",
+    "compliance",
+    "regions",
+    "clouds",
+    "spot",
+    "precision",
+    "framework",
+    "kind",
+    "data",
+    "price",
+)
+
+
+def group_eliminations(decision: Decision) -> list[EliminationGroup]:
+    """Eliminations grouped by reason, most decisive constraints first, bigger groups first within one."""
+    groups: dict[tuple[str, str], list[Elimination]] = {}
+    for e in decision.eliminated:
+        groups.setdefault((e.group_reason, e.constraint), []).append(e)
+    out = [EliminationGroup(reason, constraint, members) for (reason, constraint), members in groups.items()]
+
+    def order(g: EliminationGroup) -> tuple[int, int]:
+        rank = CONSTRAINT_ORDER.index(g.constraint) if g.constraint in CONSTRAINT_ORDER else len(CONSTRAINT_ORDER)
+        return rank, -len(g.options)
+
+    return sorted(out, key=order)
+
+
+def price_date() -> str:
+    """The offerings catalog's version and the days its prices were read, for every output that prices."""
+    data = catalog.offerings()
+    days = {o.as_of for o in data.offerings} | {p.as_of for o in data.offerings for p in o.purchase_options}
+    read = min(days) if len(days) == 1 else f"{min(days)} … {max(days)}"
+    return f"offerings catalog {data.data_version}, prices read {read}"
 
 
 @dataclass(frozen=True)
@@ -92,9 +262,20 @@ class Decision:
     relax: tuple[str, ...] = field(default=())  # when nothing is left: what to relax, and what it buys
 
     def as_json(self) -> dict[str, object]:
+        data = catalog.offerings()
         out: dict[str, object] = {
             "options": [o.as_json() for o in self.options],
             "eliminated": [e.as_json() for e in self.eliminated],
+            "eliminated_groups": [
+                {
+                    "reason": g.reason,
+                    "constraint": g.constraint,
+                    "count": len(g.options),
+                    "options": g.compact,
+                }
+                for g in group_eliminations(self)
+            ],
+            "prices": {"data_version": data.data_version, "as_of": price_date()},
         }
         if self.relax:
             out["relax"] = list(self.relax)
@@ -135,21 +316,31 @@ def venues(workload: Workload) -> tuple[list[Venue], list[Elimination]]:
     for o in catalog.offerings().offerings:
         priced.add(o.accelerator)
         topologies = _tpu_topologies(o.accelerator) if o.accelerator.startswith("tpu-") else ()
-        for price, spot in ((o.on_demand, False), (o.spot, True)):
-            if price is not None:
-                found.append(
-                    Venue(
-                        o.target,
-                        o.region,
-                        o.accelerator,
-                        o.instance,
-                        o.chips,
-                        price / o.chips,
-                        spot,
-                        o.source,
-                        topologies=topologies,
-                    )
+        base = Venue(o.target, o.region, o.accelerator, o.instance, o.chips, o.on_demand / o.chips, False, o.source)
+        base = replace(base, topologies=topologies, as_of=o.as_of)
+        found.append(base)
+        if o.spot is not None:
+            found.append(
+                replace(
+                    base,
+                    usd_per_chip_hour=o.spot / o.chips,
+                    spot=True,
+                    purchase="spot",
+                    source=o.spot_source or o.source,
+                    as_of=o.spot_as_of or o.as_of,
                 )
+            )
+        for terms in o.purchase_options:
+            found.append(
+                replace(
+                    base,
+                    usd_per_chip_hour=terms.usd_per_hour / o.chips,
+                    purchase=terms.kind,
+                    terms=terms,
+                    source=terms.source,
+                    as_of=terms.as_of,
+                )
+            )
     for system in workload.constraints.onprem:
         label = f"{system.accelerator} on onprem ({system.name})"
         try:
@@ -168,18 +359,20 @@ def venues(workload: Workload) -> tuple[list[Venue], list[Elimination]]:
                 False,
                 "workload constraints.onprem",
                 max_chips=system.count,
+                purchase="owned",
             )
         )
     for acc in catalog.accelerators().accelerators:
         owned = any(s.accelerator == acc.id for s in workload.constraints.onprem)
         if acc.id not in priced and not owned and set(acc.targets) - {"onprem"}:
-            gone.append(
-                Elimination(
-                    f"{acc.id} on {'/'.join(t for t in acc.targets if t != 'onprem')}",
-                    "no sourced price in blueprints/catalog/offerings.yaml (see its README to add one)",
-                    "price",
-                )
+            left_out = [e for e in catalog.offerings().excluded if e.accelerator == acc.id]
+            why = (
+                f"no sourced price: blueprints/catalog/offerings.yaml says why under `excluded:` "
+                f"({', '.join(sorted({e.target for e in left_out}))})"
+                if left_out
+                else "no sourced price in blueprints/catalog/offerings.yaml (see its README to add one)"
             )
+            gone.append(Elimination(f"{acc.id} on {'/'.join(t for t in acc.targets if t != 'onprem')}", why, "price"))
     return found, gone
 
 
@@ -198,10 +391,22 @@ def screen(venue: Venue, workload: Workload) -> Elimination | None:
     if venue.target not in c.clouds:
         return Elimination(label, f"target {venue.target} is not in constraints.clouds {list(c.clouds)}", "clouds")
     if c.regions and venue.target != "onprem" and venue.region not in c.regions:
-        return Elimination(label, f"region {venue.region} is not in constraints.regions {list(c.regions)}", "regions")
+        return Elimination(
+            label,
+            f"region {venue.region} is not in constraints.regions {list(c.regions)}",
+            "regions",
+            group=f"region not in constraints.regions {list(c.regions)}",
+        )
     if c.compliance == "gdpr" and not _eu(venue.target, venue.region, workload):
         where = "site country is not EU/EEA" if venue.target == "onprem" else f"{venue.region} is outside the EU/EEA"
-        return Elimination(label, f"GDPR residency: {where}", "compliance")
+        return Elimination(label, f"GDPR residency: {where}", "compliance", group="GDPR residency: outside the EU/EEA")
+    if c.accelerators and venue.accelerator not in c.accelerators:
+        return Elimination(
+            label,
+            f"{venue.accelerator} is not in constraints.accelerators {list(c.accelerators)}",
+            "accelerators",
+            group=f"accelerator not in constraints.accelerators {list(c.accelerators)}",
+        )
     if venue.spot and not c.spot_ok:
         return Elimination(label, "spot capacity, and constraints.spot_ok is false", "spot")
     perf = perf_of(venue.accelerator)
@@ -226,16 +431,41 @@ def screen(venue: Venue, workload: Workload) -> Elimination | None:
     if workload.precision == "bf16" and perf.bf16_tflops is None and perf.fp16_tflops is not None:
         return Elimination(label, "precision bf16 requested; this chip has FP16 but no BF16", "precision")
     if venue.topologies and not tpu_zone(venue.accelerator, venue.region):
-        return Elimination(label, f"the catalog lists no {venue.accelerator} zone in {venue.region}", "regions")
+        return Elimination(
+            label,
+            f"the catalog lists no {venue.accelerator} zone in {venue.region}",
+            "regions",
+            group="the catalog lists no zone of this TPU generation in the region",
+        )
     if venue.accelerator == "aws-inferentia2" and workload.kind != "serving":
         return Elimination(label, "Inferentia2 is an inference chip; training needs Trainium", "kind")
+    acc = catalog.accelerators().get(venue.accelerator)
+    if workload.kind == "fine-tuning" and workload.method == "qlora" and (acc is None or acc.vendor != "nvidia"):
+        # QLoRA's 4-bit NormalFloat base weights are bitsandbytes kernels; TPUs and Neuron have no port.
+        why = f"QLoRA needs bitsandbytes' 4-bit kernels, which run on GPUs ({QLORA_SOURCE})"
+        return Elimination(label, why, "method")
     return None
 
 
 def _sizes(venue: Venue, workload: Workload) -> list[tuple[int, str | None]]:
     cap = min(workload.constraints.max_chips, venue.max_chips or workload.constraints.max_chips)
     if venue.topologies:
-        return [(n, topo) for topo, n in venue.topologies if n <= cap]
+        # A slice runs on one VM shape: its single-host topology of that many chips, or, on the
+        # generation's multi-host VM, the multi-host topologies (gke.yaml).
+        gen = catalog.gke().tpus[venue.accelerator]
+        return [
+            (n, topo)
+            for topo, n in venue.topologies
+            if n <= cap
+            and (
+                (topo in gen.single_host and n == venue.chips_per_instance)
+                or (topo in gen.multi_host and venue.chips_per_instance == gen.multi_host_chips_per_vm)
+            )
+        ]
+    if venue.max_chips is None and venue.chips_per_instance < NODE_CHIPS and workload.kind != "serving":
+        # A job across several small VMs (1-4 GPUs, no NVLink or RDMA between them) is not what the
+        # utilisation model was fitted on, and nobody would run it: the family's 8-chip shape does that.
+        cap = min(cap, venue.chips_per_instance)
     sizes: list[tuple[int, str | None]] = []
     n = 1 if venue.max_chips is not None else venue.chips_per_instance
     while n <= cap:
@@ -247,12 +477,37 @@ def _sizes(venue: Venue, workload: Workload) -> list[tuple[int, str | None]]:
     return sizes
 
 
-def _risks(venue: Venue, workload: Workload, chips: int) -> tuple[str, ...]:
+def _risks(venue: Venue, workload: Workload, est: Estimate) -> tuple[str, ...]:
+    chips = est.chips
     risks = []
     if venue.spot:
         risks.append("preemption: spot capacity can be reclaimed; checkpoint often and expect restarts")
-    if venue.target != "onprem" and chips >= 256:
+    if venue.target != "onprem" and chips >= 256 and venue.terms is None:
         risks.append(f"capacity: {chips} chips usually need a reservation or quota increase")
+    terms = venue.terms
+    if terms is not None:
+        word = PURCHASE_WORDS[terms.kind]
+        if terms.kind in FIXED_DATES:
+            ahead = f" up to {terms.lead_time_days:g} days ahead" if terms.lead_time_days else ""
+            risks.append(
+                f"lead time: a {word} is booked{ahead} for fixed dates and paid in full, used or not; "
+                "the stack file runs the pool on-demand until you add the booking's id"
+            )
+            billed = billed_hours(est.time_hours, terms)
+            high = est.time_hours_high
+            if high > billed:
+                risks.append(
+                    f"overrun: the estimate's high end ({high:,.1f} h) is past the {billed / 24:g}-day booking; "
+                    "book a day more or checkpoint so the rest can finish on-demand"
+                )
+        elif terms.kind == "flex-start":
+            cap = f"; one run is capped at {terms.max_hours / 24:g} days" if terms.max_hours else ""
+            risks.append(
+                "capacity wait: flex-start queues the nodes until capacity is free, with no promised start "
+                f"time (minutes to days){cap}"
+            )
+        else:
+            risks.append(f"{word}: needs a matching {word}; it is paid while it exists, used or not")
     if venue.accelerator.startswith("tpu-") and workload.framework == "pytorch":
         risks.append("PyTorch/XLA: expect porting work and fewer kernels than on GPUs")
     if venue.accelerator.startswith("aws-"):
@@ -260,6 +515,32 @@ def _risks(venue: Venue, workload: Workload, chips: int) -> tuple[str, ...]:
     if venue.target == "onprem":
         risks.append("on-prem: price is amortised capital + power; it assumes the hardware is otherwise idle")
     return tuple(risks)
+
+
+def _on_terms(venue: Venue, est: Estimate) -> tuple[Estimate, str | None]:
+    """The estimate billed as the venue's purchase option bills it, or why the option cannot take the run."""
+    terms = venue.terms
+    if terms is None:
+        return est, None
+    word = PURCHASE_WORDS[terms.kind]
+    if terms.max_hours is not None and est.time_hours > terms.max_hours:
+        return est, f"a {est.time_hours:,.1f} h run is longer than a {word}'s {terms.max_hours:g} h maximum"
+    billed = billed_hours(est.time_hours, terms)
+    rule = "whole days for fixed dates" if terms.kind in FIXED_DATES else "the option's billing increment"
+    if terms.min_hours and est.time_hours < terms.min_hours:
+        rule += f", at least {terms.min_hours:g} h"
+    note = (
+        f"{word}: {billed:,.0f} h billed for a {est.time_hours:,.1f} h run ({rule}) at "
+        f"{venue.usd_per_chip_hour:.4f} USD per chip-hour ({terms.source}, {terms.as_of})"
+    )
+    est = replace(est, assumptions=[*est.assumptions, note])
+    if est.tokens_per_s is None:
+        return est, None  # training: the estimator billed it already (billing_for)
+    # Serving runs for duration_hours: the option bills that span; any band the estimator gave scales along.
+    cost = billed * est.chips * venue.usd_per_chip_hour
+    ratio = cost / est.cost_usd if est.cost_usd else 1.0
+    band = (est.cost_band[0] * ratio, est.cost_band[1] * ratio) if est.cost_band else (cost, cost)
+    return replace(est, cost_usd=cost, cost_band=band), None
 
 
 def _score(option: Option, objective: str) -> tuple[float, float]:
@@ -297,13 +578,20 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
         except NotEstimable as exc:
             kind = "memory" if "fit" in str(exc) else "latency" if "slow" in str(exc) else "data"
             return None, Elimination(label, str(exc), kind)
+        est, over = _on_terms(venue, est)
+        if over is not None:
+            return None, Elimination(label, over, "purchase", group=_too_long_group(venue))
         if venue.max_chips is not None and est.chips > venue.max_chips:
-            return None, Elimination(label, f"needs {est.chips} chips; the site has {venue.max_chips}", "capacity")
+            needs = f"needs {chips_text(est.chips)}; the site has {venue.max_chips}"
+            return None, Elimination(label, needs, "capacity")
         if c.budget_usd is not None and est.cost_usd is not None and est.cost_usd > c.budget_usd:
             return None, Elimination(
-                label, f"${est.cost_usd:,.0f} for {est.time_hours:g} h exceeds budget ${c.budget_usd:,.0f}", "budget"
+                label,
+                f"${est.cost_usd:,.0f} for {est.time_hours:g} h exceeds budget ${c.budget_usd:,.0f}",
+                "budget",
+                group=f"exceeds budget ${c.budget_usd:,.0f}",
             )
-        return Option(venue, est, risks=_risks(venue, workload, est.chips)), None
+        return Option(venue, est, risks=_risks(venue, workload, est)), None
 
     try:
         needed = min_chips_for_memory(workload, venue.accelerator)
@@ -312,20 +600,49 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
     candidates: list[Option] = []
     fastest: Option | None = None
     cheapest: Option | None = None
+    too_long: str | None = None
     sizes = [(n, t) for n, t in _sizes(venue, workload) if n >= needed]
     if not sizes:
-        top = max((n for n, _ in _sizes(venue, workload)), default=0)
+        allowed = _sizes(venue, workload)
+        if not allowed:
+            return None, Elimination(
+                label,
+                f"one {venue.instance} has {chips_text(venue.chips_per_instance)}, more than constraints.max_chips "
+                f"{workload.constraints.max_chips}",
+                "capacity",
+                group=f"the smallest shape is larger than constraints.max_chips {workload.constraints.max_chips}",
+            )
+        top = max(n for n, _ in allowed)
+        single = venue.max_chips is None and venue.chips_per_instance < NODE_CHIPS and not venue.topologies
+        where = (
+            f"one {venue.instance} holds {chips_text(top)}, and jobs across several small VMs are not considered"
+            if single
+            else f"the largest size allowed here is {chips_text(top)}"
+        )
         return None, Elimination(
             label,
-            f"does not fit: needs ≥{needed} chips for weights and optimiser state, largest size here is {top}",
+            f"does not fit: weights and optimiser state need ≥{chips_text(needed)}; {where}",
             "memory",
+            group="does not fit: weights and optimiser state need more chips than this shape allows",
         )
     for n, topo in sizes:
         try:
-            est = estimate_training(workload, venue.accelerator, n, venue.usd_per_chip_hour, None)
+            est = estimate_training(
+                workload,
+                venue.accelerator,
+                n,
+                venue.usd_per_chip_hour,
+                None,
+                target=venue.target,
+                billing=billing_for(venue.terms),
+            )
         except NotEstimable as exc:
             return None, Elimination(label, str(exc), "data")
-        opt = Option(venue, est, risks=_risks(venue, workload, n), topology=topo)
+        est, over = _on_terms(venue, est)
+        if over is not None:
+            too_long = too_long or over  # the smallest size's, the first seen; a bigger size may still fit
+            continue
+        opt = Option(venue, est, risks=_risks(venue, workload, est), topology=topo)
         if fastest is None or est.time_hours < fastest.estimate.time_hours:
             fastest = opt
         if cheapest is None or (est.cost_usd or 0) < (cheapest.estimate.cost_usd or 0):
@@ -336,20 +653,26 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
             continue
         candidates.append(opt)
     if not candidates:
-        assert fastest is not None and cheapest is not None
+        if fastest is None or cheapest is None:
+            assert too_long is not None
+            return None, Elimination(
+                label, f"even at {chips_text(sizes[-1][0])}, {too_long}", "purchase", group=_too_long_group(venue)
+            )
         if c.deadline_hours is not None and fastest.estimate.time_hours > c.deadline_hours:
             return None, Elimination(
                 label,
-                f"too slow: fastest is {fastest.estimate.time_hours:,.1f} h on {fastest.estimate.chips} chips "
+                f"too slow: fastest is {fastest.estimate.time_hours:,.1f} h on {chips_text(fastest.estimate.chips)} "
                 f"> deadline {c.deadline_hours:g} h",
                 "deadline",
+                group=f"too slow for the deadline of {c.deadline_hours:g} h at any size",
             )
         if c.budget_usd is not None and (cheapest.estimate.cost_usd or 0) > c.budget_usd:
             return None, Elimination(
                 label,
-                f"too expensive: cheapest is ${cheapest.estimate.cost_usd or 0:,.0f} on {cheapest.estimate.chips} "
-                f"chips > budget ${c.budget_usd:,.0f}",
+                f"too expensive: cheapest is ${cheapest.estimate.cost_usd or 0:,.0f} on "
+                f"{chips_text(cheapest.estimate.chips)} > budget ${c.budget_usd:,.0f}",
                 "budget",
+                group=f"over the budget of ${c.budget_usd:,.0f} at every size",
             )
         return None, Elimination(label, "no size meets both the deadline and the budget", "deadline")
     if workload.objective == "balanced":
@@ -357,11 +680,56 @@ def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimina
     elif workload.objective == "cost":
         # Sizes within 2% of the cheapest are a tie on cost; the smallest is easiest to get.
         cheapest_cost = min(o.estimate.cost_usd or 0 for o in candidates)
-        near = [o for o in candidates if (o.estimate.cost_usd or 0) <= cheapest_cost * 1.02]
+        near = [o for o in candidates if (o.estimate.cost_usd or 0) <= cheapest_cost * (1 + TIE_TOLERANCE)]
         best = min(near, key=lambda o: o.estimate.chips)
     else:
         best = min(candidates, key=lambda o: _score(o, workload.objective))
     return best, None
+
+
+def _too_long_group(venue: Venue) -> str:
+    terms = venue.terms
+    assert terms is not None and terms.max_hours is not None
+    return f"the run is longer than a {PURCHASE_WORDS[terms.kind]}'s {terms.max_hours:g} h maximum"
+
+
+def _axis_values(option: Option, axis: str) -> tuple[float, tuple[float, float]]:
+    if axis == "time":
+        return option.estimate.time_hours, option.time_range
+    cost = option.estimate.cost_usd or 0.0
+    return cost, option.cost_range or (cost, cost)
+
+
+def tied(a: Option, b: Option, objective: str) -> bool:
+    """Whether the estimates cannot tell `a` and `b` apart on the objective (both axes for balanced).
+
+    Different chips or sizes: their ≈80% bands overlap. The same chip at the same size: the model's
+    error is common to both, so only the point values count, within TIE_TOLERANCE.
+    """
+    same_model = (a.venue.accelerator, a.estimate.chips, a.topology) == (
+        b.venue.accelerator,
+        b.estimate.chips,
+        b.topology,
+    )
+    for axis in ("cost", "time") if objective == "balanced" else (objective,):
+        pa, ra = _axis_values(a, axis)
+        pb, rb = _axis_values(b, axis)
+        close = abs(pa - pb) <= TIE_TOLERANCE * max(pa, pb)
+        overlap = ra[0] <= rb[1] and rb[0] <= ra[1]
+        if not (close or (overlap and not same_model)):
+            return False
+    return True
+
+
+def ranks_text(ranks: tuple[int, ...]) -> str:
+    """'#2–4, #7': 1-based ranks with runs folded into ranges."""
+    runs: list[list[int]] = []
+    for r in sorted(ranks):
+        if runs and r == runs[-1][-1] + 1:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return ", ".join(f"#{run[0]}" if len(run) == 1 else f"#{run[0]}–{run[-1]}" for run in runs)
 
 
 def _why(option: Option, rank: int, best: Option, objective: str) -> str:
@@ -374,55 +742,68 @@ def _why(option: Option, rank: int, best: Option, objective: str) -> str:
         if b.cost_usd and e.cost_usd is not None:
             parts.append(f"{e.cost_usd / b.cost_usd:.2f}× the cost")
         parts.append(f"{e.time_hours / b.time_hours:.2f}× the time of #1")
-    size = f"{option.topology} slice" if option.topology else f"{e.chips} chips"
+    if option.tie_with:
+        parts.append(f"tie with {ranks_text(option.tie_with)} within the estimate's band")
+    size = f"{option.topology} slice" if option.topology else chips_text(e.chips)
     parts.append(f"{size} at {e.mfu:.0%} MFU, ${option.venue.usd_per_chip_hour:.2f}/chip-h")
-    if option.venue.spot:
-        parts.append("spot price")
+    if option.purchase not in ("on-demand", "owned"):
+        parts.append(f"{PURCHASE_WORDS[option.purchase]} price")
     return "; ".join(parts)
 
 
-def decide(workload: Workload, limit: int = 10) -> Decision:
-    """Rank every feasible way to run the workload; say why each other way is out."""
-    decision = _rank(workload, limit)
+def decide(workload: Workload, limit: int = 10, exclude: frozenset[str] = frozenset()) -> Decision:
+    """Rank every feasible way to run the workload; say why each other way is out.
+
+    `exclude`: purchase kinds (capacity-block, flex-start, …) not to consider — the wizard's "no".
+    """
+    decision = _rank(workload, limit, exclude)
     if decision.options:
         return decision
-    return replace(decision, relax=relaxations(workload))
+    return replace(decision, relax=relaxations(workload, exclude))
 
 
-def _rank(workload: Workload, limit: int) -> Decision:
+def _rank(workload: Workload, limit: int, exclude: frozenset[str] = frozenset()) -> Decision:
     """The ranking alone: relaxations() calls this, so a relaxed search never searches relaxations again."""
     places, eliminated = venues(workload)
     options: list[Option] = []
     for venue in places:
+        if venue.purchase in exclude:
+            continue
         out = screen(venue, workload)
         if out is None:
             option, out = _best_size(venue, workload)
             if option is not None:
                 options.append(option)
         if out is not None:
-            eliminated.append(out)
+            eliminated.append(replace(out, venue=venue))
     options.sort(key=lambda o: _score(o, workload.objective))
-    # One line per accelerator/place/spot: the 1-GPU and 8-GPU VM shapes of one family compete.
-    seen: set[tuple[str, str, str, bool]] = set()
+    # One line per accelerator/place/purchase: the 1-GPU and 8-GPU VM shapes of one family compete.
+    seen: set[tuple[str, str, str, str]] = set()
     unique = []
     for o in options:
-        key = (o.venue.target, o.venue.region, o.venue.accelerator, o.venue.spot)
+        key = (o.venue.target, o.venue.region, o.venue.accelerator, o.venue.purchase)
         if key not in seen:
             seen.add(key)
             unique.append(o)
     options = unique
     if workload.objective == "balanced" and options:
         options.sort(key=_balanced_key(options))
-    ranked = tuple(
-        replace(o, why=_why(o, i + 1, options[0], workload.objective)) for i, o in enumerate(options[:limit])
-    )
-    return Decision(workload, ranked, tuple(eliminated))
+    shown = options[:limit]
+    ties = [
+        tuple(j + 1 for j, other in enumerate(shown) if j != i and tied(o, other, workload.objective))
+        for i, o in enumerate(shown)
+    ]
+    ranked = []
+    for i, o in enumerate(shown):
+        o = replace(o, tie_with=ties[i])
+        ranked.append(replace(o, why=_why(o, i + 1, shown[0], workload.objective)))
+    return Decision(workload, tuple(ranked), tuple(eliminated))
 
 
 RELAXABLE = ("deadline_hours", "budget_usd", "regions", "clouds", "compliance", "spot_ok", "max_chips")
 
 
-def relaxations(workload: Workload) -> tuple[str, ...]:
+def relaxations(workload: Workload, exclude: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """When nothing is feasible: which single constraint, relaxed, gives an option, and the best one it gives."""
     c = workload.constraints
     defaults = {
@@ -439,7 +820,7 @@ def relaxations(workload: Workload) -> tuple[str, ...]:
         if getattr(c, name) == defaults[name]:
             continue
         looser = workload.model_copy(update={"constraints": c.model_copy(update={name: defaults[name]})})
-        found = _rank(looser, limit=1).options
+        found = _rank(looser, 1, exclude).options
         if found:
             best = found[0]
             e = best.estimate
@@ -449,7 +830,7 @@ def relaxations(workload: Workload) -> tuple[str, ...]:
             }.get(name, "")
             out.append(
                 f"relax {name} {need}".rstrip()
-                + f": then {best.venue.label}, {e.chips} chips, {e.time_hours:,.1f} h, ${e.cost_usd or 0:,.0f}"
+                + f": then {best.venue.label}, {chips_text(e.chips)}, {e.time_hours:,.1f} h, ${e.cost_usd or 0:,.0f}"
             )
     if not out:
         out.append("no single constraint relaxed gives an option; relax two, or add on-prem hardware")

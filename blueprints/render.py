@@ -15,7 +15,7 @@ import jinja2
 import yaml
 
 from . import catalog
-from .decide import Option, tpu_zone
+from .decide import PURCHASE_WORDS, Option, billed_hours, chips_text, price_date, tpu_zone
 from .workload import Workload
 
 TEMPLATE = "stack.yaml.j2"
@@ -40,6 +40,7 @@ class Line:
     key: str
     value: object
     comment: str = ""
+    after: tuple[str, ...] = ()  # comment lines below the key: a step for the user, never a value
 
     @property
     def text(self) -> str:
@@ -71,7 +72,41 @@ def pool_for(option: Option, name: str) -> dict[str, object]:
         pool |= {"count": per_node, "min_nodes": 0, "max_nodes": max(1, math.ceil(e.chips / per_node))}
     if v.spot:
         pool["spot"] = True
+    elif v.purchase == "flex-start":
+        pool["capacity"] = {"type": "flex-start"}
+    elif v.purchase == "reservation":
+        # Any matching open reservation, else on-demand: valid before the reservation exists.
+        pool["capacity"] = {"type": "reservation", "affinity": "any"}
     return pool
+
+
+def booking_steps(option: Option) -> tuple[str, ...]:
+    """For a purchase bought for fixed dates: the commented steps that turn the on-demand pool into it.
+
+    The stack is written on-demand (it validates and runs today); the capacity key needs an id
+    only the booking gives, and a placeholder id would not validate, so the key is shown, commented.
+    """
+    v, e = option.venue, option.estimate
+    if v.purchase not in ("capacity-block", "calendar") or v.terms is None:
+        return ()
+    days = billed_hours(e.time_hours, v.terms) / 24
+    instances = max(1, math.ceil(e.chips / v.chips_per_instance))
+    if v.purchase == "capacity-block":
+        return (
+            f"Priced as an EC2 Capacity Block: {instances} × {v.instance} for {days:g} days "
+            f"(${v.terms.usd_per_hour:,.2f}/h per instance, {v.terms.source}, {v.terms.as_of}).",
+            "The pool above runs on-demand until the block is bought: find and buy one with",
+            f"  aws ec2 describe-capacity-block-offerings --instance-type {v.instance} "
+            f"--instance-count {instances} --capacity-duration-hours {days * 24:g}",
+            "then add to the pool (the block's reservation id, from aws ec2 describe-capacity-reservations):",
+            "  capacity: {type: capacity-block, block_id: cr-<the block's id>}",
+        )
+    return (
+        f"Priced as a GCP calendar-mode reservation: {chips_text(e.chips)} for {days:g} days "
+        f"(${v.terms.usd_per_hour:,.2f}/h per VM, {v.terms.source}, {v.terms.as_of}).",
+        "The pool above runs on-demand until the reservation is approved; then add to the pool:",
+        "  capacity: {type: reservation, reservation: <the reservation's name>}",
+    )
 
 
 def stack_config(option: Option, workload: Workload, extra: dict[str, object] | None = None) -> list[Line]:
@@ -122,12 +157,19 @@ def stack_config(option: Option, workload: Workload, extra: dict[str, object] | 
         )
     pool_name = str(extra.pop("pool_name", _pool_name(v.accelerator)))
     pool = pool_for(option, pool_name)
-    spot = "; spot because the workload tolerates preemption and it is cheaper" if v.spot else ""
+    bought = {
+        "spot": "; spot because the workload tolerates preemption and it is cheaper",
+        "flex-start": "; flex-start: GKE queues the nodes until capacity is free (at most 7 days a run)",
+        "reservation": "; consumes any matching reservation you hold, else runs on-demand",
+    }.get(v.purchase, "")
+    if v.purchase in ("capacity-block", "calendar"):
+        bought = f"; on-demand until the {PURCHASE_WORDS[v.purchase]} is booked (see below)"
     lines.append(
         Line(
             "aistack:accelerator_pools",
             [pool],
-            f"{e.chips} × {v.accelerator} ({option.topology or v.instance}), scale-to-zero{spot}",
+            f"{e.chips} × {v.accelerator} ({option.topology or v.instance}), scale-to-zero{bought}",
+            after=booking_steps(option),
         )
     )
     team = str(extra.pop("team", "ml"))
@@ -136,7 +178,7 @@ def stack_config(option: Option, workload: Workload, extra: dict[str, object] | 
         Line(
             "aistack:teams",
             [{"name": team, "quotas": {pool_name: quota}}],
-            f"one team owning the whole pool ({quota} chips); add teams to share it through Kueue",
+            f"one team owning the whole pool ({chips_text(quota)}); add teams to share it through Kueue",
         )
     )
     for key, value in extra.items():
@@ -169,12 +211,18 @@ def render(option: Option, workload: Workload, title: str, command: str, extra: 
     )
     env.filters["oneline"] = oneline
     e = option.estimate
-    cost = "unknown" if e.cost_usd is None else f"${e.cost_usd:,.0f}"
+    low, high = option.time_range
+    band = option.cost_range
+    hours = f"{e.time_hours:,.1f} h" + (f" ({low:,.1f}–{high:,.1f})" if f"{low:,.1f}" != f"{high:,.1f}" else "")
+    cost = "unknown" if e.cost_usd is None or band is None else f"${e.cost_usd:,.0f}"
+    if band is not None and f"{band[0]:,.0f}" != f"{band[1]:,.0f}":
+        cost += f" (${band[0]:,.0f}–{band[1]:,.0f})"
     return env.get_template(TEMPLATE).render(
+        prices=price_date(),
         title=title,
         command=command,
         today=dt.date.today().isoformat(),
-        option_line=option.venue.label + f", {e.chips} chips",
-        estimate_line=f"{e.time_hours:,.1f} h, {cost}, MFU {e.mfu:.0%} — {option.why}",
+        option_line=option.venue.label + f", {chips_text(e.chips)}",
+        estimate_line=f"{hours}, {cost}, MFU {e.mfu:.0%} — {option.why}",
         lines=stack_config(option, workload, extra),
     )

@@ -17,6 +17,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -84,6 +85,26 @@ class Constraints(_Model):
         description="Largest job considered; bigger ones need reservations. Default: 512.",
     )
     onprem: tuple[OnPremSystem, ...] = Field(default=(), description="Owned hardware to consider.")
+    accelerators: tuple[str, ...] = Field(
+        default=(),
+        description="Allowed accelerators, catalog ids such as nvidia-h100-80gb (a team that has standardised on "
+        "one chip, or holds its quota). Default: any.",
+    )
+
+    @field_validator("accelerators")
+    @classmethod
+    def _known_accelerators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import difflib
+
+        from .catalog import accelerators
+
+        known = accelerators().ids
+        for accelerator in value:
+            if accelerator not in known:
+                close = difflib.get_close_matches(accelerator, known, n=1)
+                hint = f"did you mean {close[0]}?" if close else "use one of: " + ", ".join(known)
+                raise ValueError(f"'{accelerator}' is not in the accelerator catalog. To fix: {hint}")
+        return value
 
 
 class Workload(_Model):
@@ -98,6 +119,32 @@ class Workload(_Model):
     )
     lora_trainable_fraction: Number = Field(
         default=0.01, gt=0, le=0.5, description="LoRA adapters as a fraction of N. Default: 0.01."
+    )
+    seq_len: StrictInt = Field(
+        default=4096,
+        ge=64,
+        le=2_097_152,
+        description="Training sequence length (context), tokens; attention work grows with it. Default: 4096.",
+    )
+    layers: StrictInt | None = Field(
+        default=None, gt=0, le=1000, description="Transformer layers (with d_model). Default: from params, d/L = 128."
+    )
+    d_model: StrictInt | None = Field(
+        default=None, gt=0, le=1_000_000, description="Hidden size (with layers). Default: from params, d/L = 128."
+    )
+    goodput: Number | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Share of run time spent in productive steps (restarts, evaluation, checkpoint stalls "
+        "are the rest). Default: 0.9 (Llama 3 405B reported >90%).",
+    )
+    setup_minutes: Number | None = Field(
+        default=None,
+        ge=0,
+        le=10_080,
+        description="Fixed time per run before training starts (provisioning, image pull, model and data "
+        "load), minutes. Default: by target, see docs/estimator.md.",
     )
     target_tokens_per_s: Number | None = Field(
         default=None, gt=0, le=1e9, description="serving: aggregate decode tokens/s."
@@ -125,6 +172,11 @@ class Workload(_Model):
                 )
             if self.precision == "int8":
                 raise ValueError("precision int8 is for serving. To fix: train in bf16 or fp8.")
+        if (self.layers is None) != (self.d_model is None):
+            raise ValueError(
+                "`layers` and `d_model` go together (they size the attention work). "
+                "To fix: give both, e.g. `layers: 32` and `d_model: 4096`, or neither."
+            )
         if self.kind == "fine-tuning" and self.params is None:
             raise ValueError("fine-tuning needs `params` to size memory. To fix: add `params: 7e9`.")
         if self.kind == "serving" and (self.params is None or self.target_tokens_per_s is None):
@@ -135,13 +187,19 @@ class Workload(_Model):
         return self
 
     @property
+    def method_used(self) -> str:
+        """The training method the work and utilisation follow: pretrain-style for training."""
+        return self.method if self.kind == "fine-tuning" else "full"
+
+    @property
     def total_flops(self) -> float:
-        """The work to do: explicit FLOPs, else 6·N·D (full) or 4·N·D (LoRA/QLoRA; see estimator)."""
+        """The work to do: explicit FLOPs, else (6·N or 4·N for LoRA/QLoRA) + 12·L·d·s per token, × D."""
         if self.flops is not None:
             return self.flops
         assert self.params is not None and self.tokens is not None
-        per_token = 4.0 if (self.kind == "fine-tuning" and self.method != "full") else 6.0
-        return per_token * self.params * self.tokens
+        from .calibration import flops_per_token
+
+        return flops_per_token(self.params, self.seq_len, self.method_used, self.layers, self.d_model) * self.tokens
 
 
 class WorkloadError(ValueError):

@@ -115,6 +115,7 @@ def test_upstreams_lists_the_pinned_table_and_a_stacks_mirror(tmp_path: Path) ->
     doc["config"]["aistack:upstream"] = {"charts_mirror": "/srv/charts", "manifests_mirror": "/srv/trees"}
     stack.write_text(yaml.safe_dump(doc))
     result = aistack("upstreams", str(stack), "--json")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # /srv/charts does not exist here: nothing is in the mirror
     sources = [r["from"] for r in json.loads(result.stdout)]
+    assert {r["in_mirror"] for r in json.loads(result.stdout)} == {"missing"}
     assert all(s.startswith(("/srv/charts/", "/srv/trees/")) for s in sources), sources

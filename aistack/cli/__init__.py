@@ -10,12 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
+from .catalog import app as catalog_app
 from .check import check
 from .common import EXIT_BUG, EXIT_INVALID, EXIT_OK, err, styled
 from .drift import drift
 from .local import app as local_app
 from .manifests import manifests
 from .plan import plan_cmd
+from .preflight import preflight
 from .recommend import calibration_cmd, estimate, recommend
 from .upstreams import upstreams
 from .validate import validate
@@ -31,6 +33,7 @@ app = typer.Typer(
 )
 app.command("validate")(validate)
 app.command("plan")(plan_cmd)
+app.command("preflight")(preflight)
 app.command("manifests")(manifests)
 app.command("upstreams")(upstreams)
 app.command("verify-nodes")(verify_nodes)
@@ -41,6 +44,7 @@ app.command("estimate")(estimate)
 app.command("calibration")(calibration_cmd)
 app.command("wizard")(wizard)
 app.add_typer(local_app, name="local")
+app.add_typer(catalog_app, name="catalog")
 
 
 @app.command("version")

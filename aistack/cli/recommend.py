@@ -3,7 +3,10 @@
 JSON contracts (relied on by scripts; keep them stable):
   recommend --json  {"options": [{target, region, accelerator, count, time_hours, cost_usd, spot, why, ...}],
                      "eliminated": [{option, reason, ...}]}   exit 1 when options is empty
-  estimate --json   {"time_hours", "cost_usd", "mfu", "assumptions", ...}
+                    added, never removed: options[].{purchase, tie_with, time_hours_low/high, cost_usd_low/high,
+                    price_as_of}, "eliminated_groups" [{reason, constraint, count, options}], "prices"
+  estimate --json   {"time_hours", "cost_usd", "mfu", "assumptions", ..., "prices"}
+  recommend --report FILE.html   the same decision as a self-contained page (blueprints/report.py)
 """
 
 from __future__ import annotations
@@ -22,24 +25,45 @@ if TYPE_CHECKING:  # the blueprints build the catalog's pydantic models: each co
 
 
 def options_table(decision: decide.Decision, title: str = "Ranked options") -> Table:
+    from blueprints.decide import price_date, ranks_text
+
     serving = decision.workload.kind == "serving"
     table = Table(title=title, title_justify="left")
-    for col in ("#", "accelerator", "where", "chips", "hours", "USD", "MFU"):
+    for col in ("#", "≈", "accelerator", "where", "bought", "chips", "hours", "USD", "MFU"):
         table.add_column(
             col, justify="right" if col in ("#", "chips", "hours", "USD", "MFU") else "left", overflow="fold"
         )
     for i, o in enumerate(decision.options, 1):
         e = o.estimate
-        where = f"{o.venue.target} {o.venue.region}" + (" spot" if o.venue.spot else "")
-        hours = f"{e.time_hours:,.0f}*" if serving else f"{e.time_hours:,.1f}"
-        cost = "?" if e.cost_usd is None else f"{e.cost_usd:,.0f}"
-        table.add_row(str(i), o.venue.accelerator, where, str(e.chips), hours, cost, f"{e.mfu:.0%}")
+        where = f"{o.venue.target} {o.venue.region}"
+        low, high = o.time_range
+        hours = f"{e.time_hours:,.0f}*" if serving else _band(e.time_hours, low, high, "{:,.1f}")
+        cost_range = o.cost_range
+        if e.cost_usd is None or cost_range is None:
+            cost = "?"
+        else:
+            cost = _band(e.cost_usd, cost_range[0], cost_range[1], "{:,.0f}")
+        tie = ranks_text(o.tie_with)
+        table.add_row(str(i), tie, o.venue.accelerator, where, o.purchase, str(e.chips), hours, cost, f"{e.mfu:.0%}")
+    notes = []
     if serving:
-        table.caption = "* serving: hours priced (duration_hours), not a run time"
+        notes.append("* serving: hours priced (duration_hours), not a run time")
+    notes.append("(a–b): the estimate's ≈80% band; ≈ #n: a tie, the bands overlap on the objective")
+    notes.append(f"prices: {price_date()}")
+    table.caption = "\n".join(notes)
+    table.caption_justify = "left"
     return table
 
 
+def _band(value: float, low: float, high: float, fmt: str) -> str:
+    """`1,234` or `1,234 (1,100–1,400)`: the band where it is wider than the printed precision."""
+    lo, hi = fmt.format(low), fmt.format(high)
+    return fmt.format(value) if lo == hi else f"{fmt.format(value)} ({lo}–{hi})"
+
+
 def print_decision(decision: decide.Decision, show_eliminated: int = 12) -> None:
+    from blueprints.decide import group_eliminations, price_date
+
     if decision.options:
         console.print(options_table(decision))
         for i, o in enumerate(decision.options, 1):
@@ -47,15 +71,19 @@ def print_decision(decision: decide.Decision, show_eliminated: int = 12) -> None
         risks = {r for o in decision.options[:3] for r in o.risks}
         for r in sorted(risks):
             console.print(styled("  [yellow]risk[/] {r}", r=r))
-    gone = Table(title=f"Eliminated ({len(decision.eliminated)})", title_justify="left")
-    gone.add_column("option", overflow="fold")
-    gone.add_column("reason", overflow="fold")
-    order = ("framework", "precision", "compliance", "deadline", "budget", "memory", "regions", "clouds", "spot")
-    ranked = sorted(decision.eliminated, key=lambda e: order.index(e.constraint) if e.constraint in order else 99)
-    for e in ranked[:show_eliminated]:
-        gone.add_row(e.option, e.reason)
-    if len(ranked) > show_eliminated:
-        gone.add_row(f"… {len(ranked) - show_eliminated} more", "use --json for all")
+    else:
+        console.print(f"prices: {price_date()}")
+    groups = group_eliminations(decision)
+    gone = Table(title=f"Eliminated ({len(decision.eliminated)}, by reason)", title_justify="left", show_lines=False)
+    gone.add_column("reason", overflow="fold", ratio=3)
+    gone.add_column("options", overflow="fold", ratio=2)
+    for g in groups[:show_eliminated]:
+        # One member: its own reason, with the numbers that differ per place; several: the shared reason.
+        reason = g.options[0].reason if len(g.options) == 1 else g.reason
+        gone.add_row(reason, g.short())
+    if len(groups) > show_eliminated:
+        rest = sum(len(g.options) for g in groups[show_eliminated:])
+        gone.add_row(f"… {len(groups) - show_eliminated} more reasons ({rest} options)", "use --json for all")
     console.print(gone)
 
 
@@ -63,6 +91,10 @@ def recommend(
     workload_file: Annotated[Path, typer.Option("--workload", help="Workload YAML (see docs/decision.md).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON contract instead of tables.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many ranked options to show (1-100).")] = 10,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a self-contained HTML page: the cost × time trade-off chart."),
+    ] = None,
 ) -> None:
     """Rank where and on what to run a workload, with time, cost, reasons and eliminations."""
     from blueprints import decide, workload
@@ -76,9 +108,21 @@ def recommend(
         typer.echo(json.dumps(decision.as_json(), indent=2, allow_nan=False))
     else:
         print_decision(decision)
+    if report is not None:
+        write_report(decision, report, str(workload_file))
     if not decision.options:
         print_no_option(decision)
         raise typer.Exit(EXIT_FOUND)
+
+
+def write_report(decision: decide.Decision, path: Path, origin: str) -> None:
+    from blueprints import report
+
+    try:
+        path.write_text(report.page(decision, origin), encoding="utf-8")
+    except OSError as exc:
+        fail(f"--report {path}: cannot write it ({exc.strerror or exc}).", "pass a writable path.")
+    err.print(f"wrote {path}")
 
 
 def print_no_option(decision: decide.Decision) -> None:
@@ -95,8 +139,10 @@ def _cheapest_price(accelerator: str, region: str | None, spot: bool) -> tuple[f
         if o.accelerator != accelerator or (region and o.region != region):
             continue
         price = o.spot if spot else o.on_demand
+        read = (o.spot_as_of or o.as_of) if spot else o.as_of
         if price is not None:
-            prices.append((price / o.chips, f"{o.target} {o.region} {o.instance}{' spot' if spot else ''}"))
+            where = f"{o.target} {o.region} {o.instance}{' spot' if spot else ''}, read {read}"
+            prices.append((price / o.chips, where))
     if not prices:
         return None, "no sourced price for this accelerator" + (f" in {region}" if region else "")
     return min(prices)
@@ -115,6 +161,7 @@ def estimate(
 ) -> None:
     """Estimate time and cost of a training run on COUNT chips of ACCELERATOR."""
     from blueprints import catalog, workload
+    from blueprints.decide import price_date
     from blueprints.estimator import estimate_training
     from blueprints.utilisation import NotEstimable
 
@@ -142,8 +189,8 @@ def estimate(
             "change --count or --accelerator (e.g. more chips, or a chip with more memory); "
             "`aistack recommend` lists the options that fit.",
         )
-    notes = [*est.assumptions, f"price source: {where}"]
-    out = est.as_json() | {"assumptions": notes}
+    notes = [*est.assumptions, f"price source: {where}", f"prices: {price_date()}"]
+    out = est.as_json() | {"assumptions": notes, "prices": price_date()}
     if as_json:
         typer.echo(json.dumps(out, indent=2, allow_nan=False))
         return
@@ -156,51 +203,108 @@ def estimate(
 
 def calibration_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Leave out whole sources (all llm-foundry tables at once), not benchmarks.")
+    ] = False,
+    rows: Annotated[bool, typer.Option("--rows", help="Also list every row's out-of-sample prediction.")] = False,
 ) -> None:
-    """Show how well the utilisation model predicts published MLPerf results (leave-one-out)."""
+    """Show how well the utilisation model predicts published training runs it was not fitted on."""
     from blueprints import calibration
 
-    report = calibration.check()
+    report = calibration.check(strict)
+    unit = "source" if strict else "benchmark group"
     if as_json:
         typer.echo(
             json.dumps(
                 {
                     "model": report.model.__dict__,
-                    "median_abs_error": report.median_abs_error,
-                    "ranking_accuracy": report.ranking_accuracy,
+                    "left_out": unit,
+                    "left_out_units": report.left_out_units,
+                    "median_abs_error": round(report.median_abs_error, 4),
+                    "group_median_abs_error": round(report.group_median_abs_error, 4),
+                    "ranking_accuracy": round(report.ranking_accuracy, 4),
+                    "ranking_pairs": report.ranking_pairs,
+                    "close_call_ranking_accuracy": round(report.close_ranking_accuracy, 4),
+                    "close_call_pairs": report.close_pairs,
+                    "groups": [
+                        {
+                            "category": g.category,
+                            "value": g.value,
+                            "rows": g.rows,
+                            "benchmarks": g.groups,
+                            "median_abs_error": round(g.median_abs_error, 4),
+                            "ranking_accuracy": None if g.ranking_accuracy is None else round(g.ranking_accuracy, 4),
+                            "ranking_pairs": g.ranking_pairs,
+                        }
+                        for g in report.groups
+                    ],
                     "rows": [
                         {
-                            "round": c.row.result.round,
-                            "accelerator": c.row.result.accelerator,
-                            "chips": c.row.result.chips,
-                            "minutes": c.row.result.minutes,
-                            "predicted_minutes": round(c.predicted_minutes, 3),
+                            "id": c.row.run.id,
+                            "group": c.row.run.group,
+                            "accelerator": c.row.run.accelerator,
+                            "chips": c.row.chips,
+                            "precision": c.row.run.precision,
+                            "method": c.row.run.method,
+                            "measured_tflops_per_chip": round(c.row.measured_tflops, 2),
+                            "predicted_tflops_per_chip": round(c.predicted_tflops, 2),
                             "error": round(c.error, 4),
-                            "source": c.row.result.source,
+                            "source": c.row.run.source,
                         }
                         for c in report.rows
                     ],
                 },
                 indent=2,
+                allow_nan=False,
             )
         )
         return
-    table = Table(title="MLPerf Training GPT-3 175B: published vs predicted (leave-one-out)", title_justify="left")
-    for col in ("round", "accelerator", "chips", "precision", "published min", "predicted min", "error"):
-        table.add_column(col, justify="right" if "min" in col or col in ("chips", "error") else "left")
-    for c in report.rows:
-        r = c.row.result
-        table.add_row(
-            r.round,
-            r.accelerator,
-            str(r.chips),
-            r.precision,
-            f"{r.minutes:g}",
-            f"{c.predicted_minutes:.2f}",
-            f"{c.error:+.1%}",
+    table = Table(
+        title=f"Out-of-sample error by group (each {unit} predicted by a fit without it; "
+        "error = predicted ÷ measured time − 1)",
+        title_justify="left",
+    )
+    for col in ("group", "", "rows", "benchmarks", "median |error|", "ranking right"):
+        table.add_column(col, justify="left" if col in ("group", "") else "right")
+    for g in report.groups:
+        ranking = (
+            "—" if g.ranking_accuracy is None else f"{g.ranking_right}/{g.ranking_pairs} = {g.ranking_accuracy:.0%}"
         )
+        table.add_row(g.category, g.value, str(g.rows), str(g.groups), f"{g.median_abs_error:.1%}", ranking)
     console.print(table)
+    if rows:
+        detail = Table(title="Every row, out of sample", title_justify="left")
+        for col in (
+            "id",
+            "group",
+            "accelerator",
+            "chips",
+            "prec",
+            "method",
+            "measured TF/s",
+            "predicted TF/s",
+            "error",
+        ):
+            detail.add_column(
+                col, justify="right" if col in ("chips", "measured TF/s", "predicted TF/s", "error") else "left"
+            )
+        for c in report.rows:
+            r = c.row.run
+            detail.add_row(
+                r.id, r.group, r.accelerator, str(c.row.chips), r.precision, r.method,
+                f"{c.row.measured_tflops:.0f}", f"{c.predicted_tflops:.0f}", f"{c.error:+.1%}",
+            )  # fmt: skip
+        console.print(detail)
+    m = report.model
     console.print(
-        f"median |error| {report.median_abs_error:.1%} (goal ≤ 25%); pairwise ranking "
-        f"{report.ranking_right}/{report.ranking_pairs} = {report.ranking_accuracy:.0%} (goal ≥ 90%)"
+        f"{len(report.rows)} rows, {report.left_out_units} {unit}s left out in turn. Median |error| "
+        f"{report.median_abs_error:.1%} over rows, {report.group_median_abs_error:.1%} with every benchmark "
+        f"weighing the same (goal ≤ 25%); two-option ranking {report.ranking_right}/{report.ranking_pairs} = "
+        f"{report.ranking_accuracy:.0%} (goal ≥ 90%); close calls (measured within 2×) {report.close_right}/"
+        f"{report.close_pairs} = {report.close_ranking_accuracy:.0%}."
+    )
+    console.print(
+        f"Fitted on all rows: m0={m.m0:.3f} γ={m.gamma:.3f} fp8×{m.fp8_speedup:.2f} (δ8={m.fp8_size_exponent:.3f}) "
+        f"int8×{m.int8_speedup:.2f} α={m.alpha:.3f} δ={m.size_exponent:.3f} (knee {m.knee_params:.0e}) "
+        f"κ={m.context_exponent:.3f} LoRA×{m.lora_factor:.2f} QLoRA×{m.qlora_factor:.2f}. See docs/estimator.md."
     )

@@ -16,7 +16,7 @@ from .common import EXIT_BUG, EXIT_FOUND, STACKS_DIR, console, err, fail, print_
 from .recommend import print_decision, print_no_option
 
 if TYPE_CHECKING:  # the blueprints (pydantic catalog, jinja2 templates) are imported by the functions using them
-    from blueprints import workload
+    from blueprints import decide, workload
 
 KINDS = ["training", "fine-tuning", "serving"]
 # What an answers file (or the prompts) may set; anything else is a typo, reported, never ignored.
@@ -25,8 +25,17 @@ ANSWER_KEYS = frozenset(
         *("name", "blueprint", "project", "choice"),
         *("kind", "params", "tokens", "target_tokens_per_s", "precision", "framework", "objective", "method"),
         *("deadline_hours", "budget_usd", "compliance", "spot_ok", "clouds", "regions"),
+        # Ways of buying that are asked about only when an option bought that way is among the ranked
+        # ones; false drops those options (an answers file without the key keeps them).
+        *("capacity_block", "flex_start", "calendar", "reservation"),
     }
 )
+PURCHASE_QUESTIONS = {
+    "capacity-block": "Book an EC2 Capacity Block? It is bought ahead for fixed dates and paid in full",
+    "flex-start": "Wait for capacity with GKE flex-start? Nodes queue until free, at most 7 days a run",
+    "calendar": "Book a GCP calendar-mode reservation? It is requested ahead for fixed dates",
+    "reservation": "Use a reservation you hold (or will buy)?",
+}
 # Pulumi's own stack-name rule (pkg/backend: ^[A-Za-z0-9_.-]{1,100}$); the name is also the file name.
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -129,6 +138,9 @@ def wizard(
     except workload.WorkloadError as exc:
         fail(str(exc))
     decision = decide.decide(wl, limit=5)
+    declined = frozenset(k for k in offered_purchases(decision) if not _accepts(k, decision, answers, answers_file))
+    if declined:
+        decision = decide.decide(wl, limit=5, exclude=declined)
     print_decision(decision, show_eliminated=6)
     if not decision.options:
         print_no_option(decision)
@@ -140,7 +152,9 @@ def wizard(
     else:
         import questionary
 
-        labels = [f"{i}. {o.venue.label}, {o.estimate.chips} chips" for i, o in enumerate(decision.options, 1)]
+        labels = [
+            f"{i}. {o.venue.label}, {decide.chips_text(o.estimate.chips)}" for i, o in enumerate(decision.options, 1)
+        ]
         picked = questionary.select("Which option?", choices=labels).unsafe_ask()
         index = labels.index(picked) + 1
     if not 1 <= index <= len(decision.options):
@@ -158,10 +172,36 @@ def wizard(
     text = render.render(option, wl, title, "wizard", extra)
     write_validated(text, path, stacks_dir)
     done = (
-        f"wrote {path} ({option.venue.label}, {option.estimate.chips} chips); "
+        f"wrote {path} ({option.venue.label}, {decide.chips_text(option.estimate.chips)}); "
         f"it passes `aistack validate`. Next: `pulumi up --stack {answers['name']}`."
     )
     console.print(styled("[green]✓[/] {done}", done=done))
+
+
+def offered_purchases(decision: decide.Decision) -> list[str]:
+    """The purchase kinds worth a question: those of at least one ranked option, best-ranked first."""
+    kinds: list[str] = []
+    for o in decision.options:
+        if o.purchase in PURCHASE_QUESTIONS and o.purchase not in kinds:
+            kinds.append(o.purchase)
+    return kinds
+
+
+def _accepts(kind: str, decision: decide.Decision, answers: dict[str, Any], answers_file: Path | None) -> bool:
+    """Whether options bought as `kind` stay: the answer given, else the prompt (an answers file: yes)."""
+    key = kind.replace("-", "_")
+    if key in answers:
+        return bool(answers[key])
+    if answers_file is not None:
+        return True
+    import questionary
+
+    best = next(o for o in decision.options if o.purchase == kind)
+    other = next((o for o in decision.options if o.purchase != kind), None)
+    cost = best.estimate.cost_usd or 0.0
+    versus = f" vs ${other.estimate.cost_usd or 0:,.0f} otherwise" if other is not None else ""
+    where = f"best such option: {best.venue.accelerator} ${cost:,.0f}{versus}"
+    return bool(questionary.confirm(f"{PURCHASE_QUESTIONS[kind]} ({where})", default=True).unsafe_ask())
 
 
 def read_answers(path: Path) -> dict[str, Any]:
@@ -217,6 +257,9 @@ def check_answers(answers: dict[str, Any]) -> list[str]:
             f"project {project!r} is not a GCP project id (6-30 lowercase letters, digits, '-', starting with a "
             "letter). To fix: write your project id, e.g. project: ml-platform-prod."
         )
+    for key in ("capacity_block", "flex_start", "calendar", "reservation"):
+        if key in answers and not isinstance(answers[key], bool):
+            problems.append(f"{key} {answers[key]!r} is not true or false. To fix: write {key}: true or {key}: false.")
     choice = answers.get("choice")
     if "choice" in answers and (isinstance(choice, bool) or not isinstance(choice, int) or choice < 1):
         problems.append(f"choice {choice!r} is not a whole number ≥ 1. To fix: write e.g. choice: 1.")

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
+# offerings.yaml only: 2 added skus, spot_source, purchase_options, uniform_price_ok_source, excluded.
+OFFERINGS_SCHEMA_VERSION = 2
 
 Target = Literal["gcp", "aws", "onprem"]
 AcceleratorKind = Literal["gpu", "tpu", "trainium", "inferentia"]
@@ -145,6 +147,32 @@ class PerformanceCatalog(_Frozen):
     performance: dict[str, Performance]
 
 
+PurchaseKind = Literal["capacity-block", "flex-start", "calendar", "reservation"]
+
+
+class PurchaseOption(_Frozen):
+    """A way to buy the same shape other than on-demand or spot, with its booking constraints.
+
+    Capacity Blocks (AWS), DWS flex-start and calendar mode (GCP) price the whole VM/instance per
+    hour but bind it to a duration window and a lead time; the decision engine needs both.
+    """
+
+    kind: PurchaseKind
+    usd_per_hour: float = Field(gt=0, description="USD/h for the whole VM/instance, all chips.")
+    min_hours: float | None = Field(default=None, gt=0, description="Shortest bookable duration, hours.")
+    max_hours: float | None = Field(default=None, gt=0, description="Longest bookable duration, hours.")
+    lead_time_days: float | None = Field(
+        default=None,
+        ge=0,
+        description="How far ahead it can/must be booked, days; None = starts when capacity arrives.",
+    )
+    billing_increment_hours: float | None = Field(default=None, gt=0, description="Smallest billed step, hours.")
+    source: str
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Day the price was read from the source.")
+    skus: tuple[str, ...] = ()
+    note: str = ""
+
+
 class Offering(_Frozen):
     """One rentable shape in one region with its hourly prices (offerings.yaml)."""
 
@@ -161,6 +189,20 @@ class Offering(_Frozen):
     accelerators_spot_usd_per_hour: float | None = Field(default=None, gt=0)
     source: str
     as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Day the price was read from the source.")
+    skus: tuple[str, ...] = Field(
+        default=(), description='Provider SKU ids / AWS "SKU.offerTermCode.rateCode" each figure came from.'
+    )
+    spot_source: str | None = Field(default=None, description="Where the spot figure came from when not `source`.")
+    spot_as_of: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Day of the spot figure when not `as_of`."
+    )
+    purchase_options: tuple[PurchaseOption, ...] = ()
+    uniform_price_ok_source: str | None = Field(
+        default=None,
+        description="URL of the provider's own price list showing this same figure in regions on several "
+        "continents; without it the sanity check treats such a repeat as a copying error.",
+    )
+    note: str = ""
 
     @property
     def on_demand(self) -> float:
@@ -178,36 +220,49 @@ class Offering(_Frozen):
             return None
         return self.vm_spot_usd_per_hour + self.accelerators_spot_usd_per_hour
 
+    @property
+    def key(self) -> str:
+        """A short name for messages: target/region/instance."""
+        return f"{self.target}/{self.region}/{self.instance}"
+
+    def purchase(self, kind: str) -> PurchaseOption | None:
+        """The purchase option of that kind, if the row has one."""
+        return next((p for p in self.purchase_options if p.kind == kind), None)
+
+
+class Excluded(_Frozen):
+    """A shape or figure deliberately left out of the catalog, with why (offerings.yaml `excluded:`)."""
+
+    target: Literal["gcp", "aws", "onprem"]
+    accelerator: str
+    region: str | None = Field(default=None, description="None = every region of the target.")
+    instance: str | None = None
+    reason: str
+    sources: tuple[str, ...] = Field(default=(), description="Sources whose figures were left out, or that say why.")
+    scope: Literal["source", "shape"] = Field(
+        default="source",
+        description="source: the figures these `sources` print are wrong or unverified; a price read elsewhere "
+        "(e.g. the provider's own API) may replace them. shape: the provider does not sell it; never import it.",
+    )
+
+    def blocks(self, target: str, accelerator: str, region: str, instance: str, source: str) -> bool:
+        """Whether a row read from `source` for this shape must stay out of the catalog."""
+        if (self.target, self.accelerator) != (target, accelerator):
+            return False
+        if self.region not in (None, region) or self.instance not in (None, instance):
+            return False
+        return self.scope == "shape" or source in self.sources
+
 
 class OfferingCatalog(_Frozen):
     schema_version: int
     data_version: str
     sources: dict[str, str]
+    anchors: dict[str, object] = Field(
+        default_factory=dict, description="YAML anchors the rows reuse (e.g. a purchase-option template); not read."
+    )
     offerings: tuple[Offering, ...]
-
-
-class MlperfBenchmark(_Frozen):
-    params: float = Field(gt=0)
-    tokens: float = Field(gt=0)
-    sources: tuple[str, ...] = Field(min_length=1)
-
-
-class MlperfResult(_Frozen):
-    round: str
-    benchmark: str
-    submitter: str
-    accelerator: str
-    chips: int = Field(gt=0)
-    precision: Literal["bf16", "fp8"]
-    minutes: float = Field(gt=0, description="Published time to train, minutes.")
-    source: str
-
-
-class MlperfCatalog(_Frozen):
-    schema_version: int
-    data_version: str
-    benchmarks: dict[str, MlperfBenchmark]
-    results: tuple[MlperfResult, ...]
+    excluded: tuple[Excluded, ...] = ()
 
 
 def _read(name: str) -> object:
@@ -261,30 +316,32 @@ def performance() -> PerformanceCatalog:
 @cache
 def offerings() -> OfferingCatalog:
     catalog = OfferingCatalog.model_validate(_read("offerings.yaml"))
+    if catalog.schema_version != OFFERINGS_SCHEMA_VERSION:
+        raise RuntimeError(
+            f"offerings.yaml has schema_version {catalog.schema_version}, this aistack reads "
+            f"{OFFERINGS_SCHEMA_VERSION}. To fix: reinstall aistack so code and catalog match."
+        )
     for row in catalog.offerings:
         if row.usd_per_hour is None and (row.vm_usd_per_hour is None or row.accelerators_usd_per_hour is None):
             raise RuntimeError(f"offerings.yaml: {row.instance} in {row.region} has no complete on-demand price")
     return catalog
 
 
-@cache
-def mlperf() -> MlperfCatalog:
-    return MlperfCatalog.model_validate(_read("mlperf.yaml"))
-
-
 __all__ = [
+    "OFFERINGS_SCHEMA_VERSION",
     "RESOURCE_NAMES",
     "Accelerator",
     "AcceleratorCatalog",
     "AcceleratorKind",
     "EksCatalog",
+    "Excluded",
     "GkeCatalog",
-    "MlperfCatalog",
-    "MlperfResult",
     "Offering",
     "OfferingCatalog",
     "Performance",
     "PerformanceCatalog",
+    "PurchaseKind",
+    "PurchaseOption",
     "Region",
     "RegionCatalog",
     "Target",
@@ -292,7 +349,6 @@ __all__ = [
     "accelerators",
     "eks",
     "gke",
-    "mlperf",
     "offerings",
     "performance",
     "regions",
