@@ -429,6 +429,20 @@ def efa_launch_template_resource(target: str, pool: str) -> str:
     return f"{target}-{pool}-efa"
 
 
+def floor_launch_template_resource(target: str, pool: str) -> str:
+    """The launch template of a pool floor's node group that targets a reservation or Capacity Block."""
+    return f"{target}-{pool}-floor"
+
+
+def karpenter_controller_role_resource(target: str) -> str:
+    return f"{target}-karpenter"
+
+
+def karpenter_node_role_resource(target: str) -> str:
+    """Karpenter nodes' role and instance profile (auto-named from this)."""
+    return f"{target}-kp-nodes"
+
+
 # ----------------------------------------------------------------------------------- on-prem
 
 
@@ -573,13 +587,21 @@ def _eks_names(spec: StackSpec) -> list[GeneratedName]:
         _one(EKS_CLUSTER, eks_cluster_name(spec.name), stack),
         _one(IAM_ROLE, eks_cluster_role_resource(target), stack, autonamed=True),
         _one(IAM_ROLE, eks_node_role_resource(target), stack, autonamed=True),
+        _one(IAM_ROLE, karpenter_controller_role_resource(target), stack, autonamed=True),
+        _one(IAM_ROLE, karpenter_node_role_resource(target), stack, autonamed=True),
     ]
     for i, pool in enumerate(spec.accelerator_pools):
         src = Source(f"accelerator_pools[{i}].name", pool.name)
+        if pool.min_nodes == 0:
+            continue  # no node group: Karpenter launches every node (NodePool names are Kubernetes names)
         names.append(_one(EKS_NODE_GROUP, eks_node_group_name(pool.name), src))
         if pool.efa:
             names.append(
                 _one(LAUNCH_TEMPLATE, efa_launch_template_resource(target, pool.name), stack, src, autonamed=True)
+            )
+        elif pool.capacity_type in ("reservation", "capacity-block"):
+            names.append(
+                _one(LAUNCH_TEMPLATE, floor_launch_template_resource(target, pool.name), stack, src, autonamed=True)
             )
     for i, purpose in enumerate(spec.storage.buckets):
         names.append(

@@ -94,8 +94,9 @@ UPSTREAMS: dict[str, Upstream] = {
             key="csi-driver-nfs",
             kind="chart",
             name="csi-driver-nfs",
-            # The chart's versions carry the 'v' (charts/<version>/csi-driver-nfs-<version>.tgz).
-            version="v4.13.4",
+            # The chart's own version has no 'v' (Chart.yaml: 4.13.4), though the repository's folder for it
+            # is charts/v4.13.4/: Helm resolves and `helm pull` names the package by the chart version.
+            version="4.13.4",
             repo="https://raw.githubusercontent.com/kubernetes-csi/csi-driver-nfs/master/charts",
             source="https://github.com/kubernetes-csi/csi-driver-nfs/blob/master/charts/README.md",
         ),
@@ -117,6 +118,17 @@ UPSTREAMS: dict[str, Upstream] = {
             version="0.16.1",
             repo="https://metallb.github.io/metallb",
             source="https://metallb.universe.tf/installation/ (Helm) and metallb/metallb configsamples/",
+        ),
+        # EKS target layer: node autoscaling (targets/eks/karpenter.py). Its CRDs come with the chart.
+        Upstream(
+            key="karpenter",
+            kind="chart",
+            name="karpenter",
+            version="1.14.1",
+            repo="oci://public.ecr.aws/karpenter",
+            source="https://github.com/aws/karpenter-provider-aws/tree/release-v1.14.1/charts/karpenter (values.yaml: "
+            "settings.clusterName, settings.interruptionQueue, settings.featureGates, serviceAccount, replicas, "
+            "controller.resources, nodeSelector, tolerations)",
         ),
     )
 }

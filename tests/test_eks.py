@@ -1,4 +1,6 @@
-"""EKS target under Pulumi's mocks: private, encrypted, logged, tainted, scale-to-zero, least privilege."""
+"""EKS target under Pulumi's mocks: private, encrypted, logged, tainted, scale-to-zero, least privilege.
+
+Karpenter's part (NodePools, its IAM, the interruption queue) is in test_karpenter.py."""
 
 from __future__ import annotations
 
@@ -74,27 +76,71 @@ def groups(resources: list[PlannedResource]) -> dict[str, dict[str, Any]]:
     return {r.inputs["nodeGroupName"]: r.inputs for r in of_type(resources, "aws:eks/nodeGroup:NodeGroup")}
 
 
-def test_accelerator_groups(resources: list[PlannedResource]) -> None:
+def test_scale_to_zero_pools_have_no_node_group(resources: list[PlannedResource]) -> None:
+    """min_nodes 0 everywhere: Karpenter launches every accelerator node (test_karpenter.py)."""
     g = groups(resources)
-    assert g["h100"]["amiType"] == "AL2023_x86_64_NVIDIA" and g["h100"]["instanceTypes"] == ["p5.48xlarge"]
-    assert g["trn2"]["amiType"] == "AL2023_x86_64_NEURON" and g["trn2"]["instanceTypes"] == ["trn2.48xlarge"]
-    assert g["l40s-spot"]["capacityType"] == "SPOT" and g["h100"]["capacityType"] == "ON_DEMAND"
-    assert g["h100"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert g["trn2"]["taints"][0]["key"] == "aws.amazon.com/neuron"
-    for name in ("h100", "trn2", "l40s-spot"):
-        assert g[name]["scalingConfig"]["minSize"] == 0
-        tags = g[name]["tags"]
-        assert tags["k8s.io/cluster-autoscaler/enabled"] == "true"
-        assert tags["k8s.io/cluster-autoscaler/node-template/label/aistack.io/pool"] == name
-    assert g["h100"]["tags"]["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "8"
-    assert g["h100"]["tags"]["k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"] == "present:NoSchedule"
+    assert set(g) == {"system"}
     assert g["system"]["amiType"] == "AL2023_x86_64_STANDARD"
+    assert g["system"]["labels"] == {"aistack.io/pool": "system"} and "taints" not in g["system"]
+    assert not any("k8s.io/cluster-autoscaler" in k for r in groups(resources).values() for k in r.get("tags", {}))
 
 
-def test_efa_uses_a_launch_template() -> None:
+def floor_plan(**pool0: Any) -> list[PlannedResource]:
     pools = copy.deepcopy(stack_values("aws-gpu")["accelerator_pools"])
-    pools[0]["efa"] = True
-    res = eks_plan(accelerator_pools=pools)
+    pools[0].update(pool0)
+    return eks_plan(accelerator_pools=pools)
+
+
+def test_a_pools_floor_is_a_fixed_node_group() -> None:
+    res = floor_plan(min_nodes=1)
+    g = groups(res)
+    assert set(g) == {"system", "h100"}
+    h100 = g["h100"]
+    assert h100["amiType"] == "AL2023_x86_64_NVIDIA" and h100["instanceTypes"] == ["p5.48xlarge"]
+    assert h100["capacityType"] == "ON_DEMAND"
+    assert h100["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 1}
+    assert h100["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert h100["labels"] == {"aistack.io/pool": "h100", "aistack.io/accelerator": "nvidia-h100-80gb"}
+    assert set(h100["tags"]) == {"managed-by", "stack"}
+    assert not of_type(res, "aws:ec2/launchTemplate:LaunchTemplate")
+
+
+def test_spot_floor_is_a_spot_group() -> None:
+    pools = copy.deepcopy(stack_values("aws-gpu")["accelerator_pools"])
+    pools[1]["min_nodes"] = 2
+    g = groups(eks_plan(accelerator_pools=pools))
+    assert g["l40s-spot"]["capacityType"] == "SPOT"
+    assert g["l40s-spot"]["labels"]["aistack.io/capacity"] == "spot"
+
+
+def test_reservation_floor_targets_the_reservation() -> None:
+    res = floor_plan(min_nodes=1, capacity={"type": "reservation", "reservation": "cr-0123456789abcdef0"})
+    lt = one(res, "aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert lt["capacityReservationSpecification"] == {
+        "capacityReservationTarget": {"capacityReservationId": "cr-0123456789abcdef0"}
+    }
+    assert groups(res)["h100"]["capacityType"] == "ON_DEMAND" and "launchTemplate" in groups(res)["h100"]
+    open_ = one(
+        floor_plan(min_nodes=1, capacity={"type": "reservation", "affinity": "any"}),
+        "aws:ec2/launchTemplate:LaunchTemplate",
+    ).inputs
+    assert open_["capacityReservationSpecification"] == {"capacityReservationPreference": "open"}
+
+
+def test_capacity_block_floor_runs_in_the_block() -> None:
+    res = floor_plan(min_nodes=1, capacity={"type": "capacity-block", "block_id": "cr-0fedcba9876543210"})
+    lt = one(res, "aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert lt["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    assert lt["capacityReservationSpecification"]["capacityReservationTarget"] == {
+        "capacityReservationId": "cr-0fedcba9876543210"
+    }
+    assert lt["instanceType"] == "p5.48xlarge"
+    h100 = groups(res)["h100"]
+    assert h100["capacityType"] == "CAPACITY_BLOCK" and "instanceTypes" not in h100
+
+
+def test_efa_floor_uses_a_launch_template() -> None:
+    res = floor_plan(min_nodes=1, efa=True)
     lt = one(res, "aws:ec2/launchTemplate:LaunchTemplate").inputs
     assert lt["networkInterfaces"][0]["interfaceType"] == "efa"
     assert "launchTemplate" in groups(res)["h100"]
@@ -190,6 +236,7 @@ def test_pod_identity_per_component(resources: list[PlannedResource]) -> None:
         ("llm", "default-editor"),
         ("inference", "default-editor"),
         ("research", "default-editor"),
+        ("kube-system", "karpenter"),
     }
     for role in of_type(resources, "aws:iam/role:Role"):
         trust = json.loads(role.inputs["assumeRolePolicy"])

@@ -48,6 +48,9 @@ DOCUMENTED: dict[str, tuple[int, int, str]] = {
     "S3 bucket name prefix": (1, 37, r"(?!xn--|sthree-|amzn-s3-demo-)[a-z0-9][-a-z0-9.]*"),
     "IAM role name": (1, 64, r"[\w+=,.@-]+"),
     "EC2 launch template name": (3, 128, r"[a-zA-Z0-9().\-/_]+"),
+    "IAM instance profile name": (1, 128, r"[\w+=,.@-]+"),
+    "SQS queue name": (1, 80, r"[A-Za-z0-9_-]+"),
+    "EventBridge rule name": (1, 64, r"[.\-_A-Za-z0-9]+"),
     "S3 bucket name": (3, 63, r"[a-z0-9][-a-z0-9.]*[a-z0-9]"),
     "Kubernetes namespace": (1, 63, DNS_LABEL),
     "Kubernetes object name": (1, 253, SUBDOMAIN),
@@ -76,8 +79,14 @@ NAMED: dict[str, list[tuple[str, str]]] = {
     "aws:eks/cluster:Cluster": [("name", "EKS cluster name")],
     "aws:eks/nodeGroup:NodeGroup": [("nodeGroupName", "EKS node group name")],
     "aws:s3/bucket:Bucket": [("bucketPrefix", "S3 bucket name prefix")],
+    "aws:sqs/queue:Queue": [("name", "SQS queue name")],
+    "aws:cloudwatch/eventRule:EventRule": [("name", "EventBridge rule name")],
 }
-AUTONAMED = {"aws:iam/role:Role": "IAM role name", "aws:ec2/launchTemplate:LaunchTemplate": "EC2 launch template name"}
+AUTONAMED = {
+    "aws:iam/role:Role": "IAM role name",
+    "aws:ec2/launchTemplate:LaunchTemplate": "EC2 launch template name",
+    "aws:iam/instanceProfile:InstanceProfile": "IAM instance profile name",
+}
 # AWS resources without a physical name (ids, tags). A new AWS type must be classified here or above.
 UNNAMED_AWS = {
     "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/internetGateway:InternetGateway", "aws:ec2/eip:Eip",
@@ -88,6 +97,8 @@ UNNAMED_AWS = {
     "aws:s3/bucketPolicy:BucketPolicy", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "aws:s3/bucketVersioning:BucketVersioning",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:sqs/queuePolicy:QueuePolicy", "aws:cloudwatch/eventTarget:EventTarget", "aws:eks/accessEntry:AccessEntry",
+    "aws:ec2/tag:Tag",
 }  # fmt: skip
 NAME_INPUTS = ("name", "accountId", "bucket", "bucketPrefix", "nodeGroupName", "namePrefix")
 

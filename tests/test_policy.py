@@ -105,7 +105,7 @@ CASES: list[tuple[str, str, Callable[[Resource], bool], Callable[[dict[str, Any]
     ("eu-residency", "gcp-tpu", GCP_BUCKET, _set(("location",), "US"), False),
     ("eu-residency", "gcp-tpu", GCP_CLUSTER, _set(("location",), "us-central1"), False),
     ("gpu-pools-tainted", "gcp-tpu", GCP_POOL, _set(("nodeConfig", "taints"), []), False),
-    ("gpu-pools-tainted", "aws-gpu", of("aws:eks/nodeGroup:NodeGroup", "h100"), _set(("taints",), []), False),
+    ("gpu-pools-tainted", "aws-gpu", kind("NodePool", "h100"), _set(("spec", "template", "spec", "taints"), []), False),
     (
         "gpu-pools-tainted",
         "onprem-gpu",

@@ -42,7 +42,8 @@ def options_table(decision: decide.Decision, title: str = "Ranked options") -> T
         if e.cost_usd is None or cost_range is None:
             cost = "?"
         else:
-            cost = _band(e.cost_usd, cost_range[0], cost_range[1], "{:,.0f}")
+            # Whole dollars hide the difference between two cheap options ($1.04 vs $1.13): cents below $100.
+            cost = _band(e.cost_usd, cost_range[0], cost_range[1], "{:,.2f}" if e.cost_usd < 100 else "{:,.0f}")
         tie = ranks_text(o.tie_with)
         table.add_row(str(i), tie, o.venue.accelerator, where, o.purchase, str(e.chips), hours, cost, f"{e.mfu:.0%}")
     notes = []

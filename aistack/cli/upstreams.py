@@ -17,7 +17,7 @@ from rich.table import Table
 from .common import EXIT_FOUND, console, err, load_or_exit
 
 # Charts each platform part installs; Kubeflow's manifest trees come from install_plan; the
-# target's own installs (on-prem storage, object store, MetalLB) from the target.
+# target's own installs (on-prem storage, object store, MetalLB; EKS's Karpenter) from the target.
 CHARTS = ("gpu-operator", "kueue", "kube-prometheus-stack")
 
 
@@ -44,6 +44,7 @@ def upstreams(
     from components.platform.kubeflow import MANIFESTS, install_plan
     from components.sources import chart_source, manifest_directory, manifest_file
     from components.spec.model import UpstreamSpec
+    from components.targets import eks
     from components.targets.onprem import upstream_keys
     from components.versions import UPSTREAMS
 
@@ -54,7 +55,7 @@ def upstreams(
         loaded = load_or_exit(stack)
         upstream = loaded.spec.upstream
         kubeflow_paths = install_plan(loaded.spec, DEFAULT_CNI_BIN_DIR)
-        keys = [*CHARTS, *upstream_keys(loaded.spec)]
+        keys = [*CHARTS, *upstream_keys(loaded.spec), *eks.upstream_keys(loaded.spec)]
     rows = []
     for key in keys:
         u = UPSTREAMS[key]

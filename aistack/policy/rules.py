@@ -237,6 +237,10 @@ def gpu_pools_tainted(r: Resource) -> str | None:
         accelerated = any(x in str(r.props.get("amiType", "")) for x in ("NVIDIA", "NEURON", "GPU"))
         if accelerated and not _taint_keys(r.props.get("taints")) & set(ACCELERATOR_TAINT_KEYS):
             return "accelerator node group has no NoSchedule accelerator taint: any pod could land on it"
+    # EKS: Karpenter launches accelerator nodes from NodePools, tainted as their template says.
+    pool_taints = _taint_keys(_get(r.props, "spec", "template", "spec", "taints")) & set(ACCELERATOR_TAINT_KEYS)
+    if r.type == "kubernetes:karpenter.sh/v1:NodePool" and not pool_taints:
+        return "accelerator NodePool has no NoSchedule accelerator taint: any pod could land on its nodes"
     tainted = _taint_keys(_get(r.props, "spec", "taints")) & set(ACCELERATOR_TAINT_KEYS)
     if r.type == "kubernetes:core/v1:NodePatch" and "spec" in r.props and not tainted:
         return "accelerator node has no NoSchedule accelerator taint: any pod could land on it"

@@ -1,7 +1,8 @@
-"""EKS target layer: a private, secure EKS cluster with GPU, Trainium and Inferentia node groups.
+"""EKS target layer: a private, secure EKS cluster whose GPU, Trainium and Inferentia nodes
+Karpenter launches when a pod needs them.
 
-One file per concern (network, cluster, nodegroups, storage, identity, iam); this class only
-composes them and hands the platform the same uniform handle as every other target.
+One file per concern (network, cluster, nodegroups, karpenter, storage, identity, iam); this class
+only composes them and hands the platform the same uniform handle as every other target.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ...spec import StackSpec
 from ..base import Target
 from .cluster import build_cluster, kubeconfig
 from .identity import build_identities
+from .karpenter import build_karpenter_cloud, install_karpenter
 from .network import build_network
 from .nodegroups import build_node_groups
 from .storage import EksStorage, build_storage
@@ -36,6 +38,11 @@ def availability_zones(spec: StackSpec) -> list[str]:
         return list(spec.zones)
     names = aws.get_availability_zones(state="available", region=spec.region).names
     return list(names)[:DEFAULT_AZ_COUNT]
+
+
+def upstream_keys(spec: StackSpec) -> list[str]:
+    """The pinned upstreams (components/versions.py) this target installs for the spec: Karpenter."""
+    return ["karpenter"] if spec.target == "aws" else []
 
 
 # EKS Pod Identity agent: a node-local endpoint pods fetch credentials from.
@@ -92,8 +99,10 @@ def eks_handle(
 
 class EksTarget(Target):
     """Children: the VPC and its subnets/NAT/S3 endpoint, ``{name}-kms`` (customer-managed keys),
-    ``{name}-eks`` with its add-ons, ``{name}-system`` and one node group per accelerator pool,
-    hardened buckets, an optional EFS/FSx filesystem, Pod Identity roles, and ``{name}-k8s``."""
+    ``{name}-eks`` with its add-ons, ``{name}-system`` and a fixed node group per pool floor
+    (min_nodes > 0), Karpenter (IAM, interruption queue, chart, one NodePool and EC2NodeClass per
+    autoscaled pool), hardened buckets, an optional EFS/FSx filesystem, Pod Identity roles, and
+    ``{name}-k8s``."""
 
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("EksTarget", name, opts)
@@ -114,6 +123,7 @@ class EksTarget(Target):
         self.eks = build_cluster(name, spec, self.network, self.key, self)
         self.cluster = self.eks.cluster
         self.node_role, self.node_groups = build_node_groups(name, spec, self.cluster, subnet_ids, inventory, self)
+        self.karpenter = build_karpenter_cloud(name, spec, self.cluster, self.key, self)
         self.storage = build_storage(name, spec, self.key, subnet_ids, self)
         if isinstance(self.storage.filesystem, aws.efs.FileSystem):
             cluster_sg = self.cluster.vpc_config.cluster_security_group_id
@@ -134,6 +144,9 @@ class EksTarget(Target):
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.node_groups["system"], *self.eks.addons.values()]
             ),
+        )
+        self.karpenter_chart, self.karpenter_pools = install_karpenter(
+            name, spec, self.provider, self.karpenter, self.cluster, inventory, self.key, self
         )
         self.handle = eks_handle(spec, self.provider, inventory, self.key, self.storage)
         self.register_outputs(

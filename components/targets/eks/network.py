@@ -1,6 +1,6 @@
 """EKS network: a VPC across (default) three AZs, public and private subnets tagged for load
-balancers, one NAT gateway per AZ (no cross-AZ dependency), and an S3 gateway endpoint so data
-traffic to buckets never leaves the VPC."""
+balancers (the private ones also for Karpenter's subnet discovery), one NAT gateway per AZ (no
+cross-AZ dependency), and an S3 gateway endpoint so data traffic to buckets never leaves the VPC."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from ... import naming
 from ...spec import StackSpec
 
 VPC_CIDR = "10.0.0.0/16"
+# Karpenter finds the subnets (and the cluster security group) to launch nodes into by this tag.
+DISCOVERY_TAG = "karpenter.sh/discovery"
+# Which AZ a private subnet is in, as an index (AZ names are only known at deploy time): pools that
+# must stay in one zone (EFA) select subnet 0 by it.
+ZONE_INDEX_TAG = "aistack.io/zone-index"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,12 @@ def build_network(name: str, spec: StackSpec, azs: list[str], parent: pulumi.Res
             vpc_id=vpc.id,
             cidr_block=private_cidrs[i],
             availability_zone=az,
-            tags={**tags, "kubernetes.io/role/internal-elb": "1"},
+            tags={
+                **tags,
+                "kubernetes.io/role/internal-elb": "1",
+                DISCOVERY_TAG: naming.eks_cluster_name(spec.name),
+                ZONE_INDEX_TAG: str(i),
+            },
             opts=opts,
         )
         rt = aws.ec2.RouteTable(

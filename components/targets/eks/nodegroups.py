@@ -1,8 +1,9 @@
-"""EKS managed node groups: a system group, and one group per accelerator pool.
+"""EKS managed node groups: the system group, and a fixed-size group for each pool's floor.
 
-``accelerator_group_args`` is the pure decision. Scale-to-zero needs the cluster-autoscaler to
-know what a node *would* look like, so zero-node groups carry the ``k8s.io/cluster-autoscaler/
-node-template/*`` tags for labels, taints and accelerator resources.
+Karpenter (karpenter.py) adds and removes accelerator nodes on demand; it has no notion of a
+minimum, so a pool with ``min_nodes > 0`` keeps exactly that many nodes in a managed node group of
+fixed size, with the same labels and taints as its Karpenter nodes. Pools with ``min_nodes: 0``
+(scale to zero) have no node group at all. ``floor_group_args`` is the pure decision.
 """
 
 from __future__ import annotations
@@ -12,64 +13,78 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from blueprints import catalog
-
 from ... import naming
 from ...handle import POOL_LABEL, PoolInventory
-from ...shapes import eks_ami_type, eks_instance_type
+from ...shapes import eks_ami_type
 from ...spec import AcceleratorPool, StackSpec
 from .iam import MANAGED, trust
+from .karpenter import instance_type
 
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+# EKS CreateNodegroup capacityType: https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html
+_CAPACITY_TYPES = {"spot": "SPOT", "capacity-block": "CAPACITY_BLOCK"}
 
 
-def autoscaler_tags(cluster_name: str, inventory: PoolInventory) -> dict[str, str]:
-    """Node-template hints that let the cluster-autoscaler scale a group up from zero."""
-    prefix = "k8s.io/cluster-autoscaler/node-template"
-    tags = {
-        f"k8s.io/cluster-autoscaler/{cluster_name}": "owned",
-        "k8s.io/cluster-autoscaler/enabled": "true",
-        f"{prefix}/resources/{inventory.resource_name}": str(inventory.units_per_node),
-    }
-    tags.update({f"{prefix}/label/{k}": v for k, v in inventory.node_labels.items()})
-    tags.update({f"{prefix}/taint/{t.key}": f"{t.value}:{t.effect}" for t in inventory.taints})
-    return tags
+def floor_pools(spec: StackSpec) -> tuple[AcceleratorPool, ...]:
+    return tuple(p for p in spec.accelerator_pools if p.min_nodes > 0)
 
 
-def accelerator_group_args(spec: StackSpec, pool: AcceleratorPool, inventory: PoolInventory) -> dict[str, Any]:
-    acc = catalog.accelerators().get(pool.accelerator)
-    assert acc is not None  # guaranteed by spec validation
-    instance = pool.machine_type or eks_instance_type(acc.id, pool.count)
-    return {
+def launch_template_args(spec: StackSpec, pool: AcceleratorPool) -> dict[str, Any] | None:
+    """What the floor group's instances need beyond the node group's own fields, or None.
+
+    EFA: one EFA interface on the primary card. Reservations and Capacity Blocks: the launch template
+    targets them (https://docs.aws.amazon.com/eks/latest/userguide/capacity-blocks-mng.html: market
+    type capacity-block, the block's id, and the instance type in the template).
+    """
+    args: dict[str, Any] = {}
+    if pool.efa:
+        args["network_interfaces"] = [
+            {"device_index": 0, "network_card_index": 0, "interface_type": "efa", "delete_on_termination": "true"}
+        ]
+    cap = pool.capacity
+    if pool.capacity_type == "reservation":
+        args["capacity_reservation_specification"] = (
+            {"capacity_reservation_preference": "open"}
+            if cap.affinity == "any"
+            else {"capacity_reservation_target": {"capacity_reservation_id": cap.reservation}}
+        )
+    elif pool.capacity_type == "capacity-block":
+        args["instance_market_options"] = {"market_type": "capacity-block"}
+        args["capacity_reservation_specification"] = {
+            "capacity_reservation_target": {"capacity_reservation_id": cap.block_id}
+        }
+        args["instance_type"] = instance_type(pool)
+    if not args:
+        return None
+    args["metadata_options"] = {"http_tokens": "required", "http_put_response_hop_limit": 2}
+    args["tag_specifications"] = [
+        {
+            "resource_type": "instance",
+            "tags": {"managed-by": "aistack", "stack": spec.name, "aistack.io/pool": pool.name},
+        }
+    ]
+    return args
+
+
+def floor_group_args(spec: StackSpec, pool: AcceleratorPool, inventory: PoolInventory) -> dict[str, Any]:
+    """A node group of exactly ``min_nodes`` nodes, labelled and tainted as the pool's Karpenter nodes."""
+    acc_kind = inventory.kind
+    args: dict[str, Any] = {
         "node_group_name": naming.eks_node_group_name(pool.name),
-        "ami_type": eks_ami_type(acc.kind),
-        "instance_types": [instance],
-        "capacity_type": "SPOT" if pool.spot else "ON_DEMAND",
-        "scaling_config": {"min_size": pool.min_nodes, "desired_size": pool.min_nodes, "max_size": pool.max_nodes},
+        "ami_type": eks_ami_type(acc_kind),
+        "instance_types": [instance_type(pool)],
+        "capacity_type": _CAPACITY_TYPES.get(pool.capacity_type, "ON_DEMAND"),
+        "scaling_config": {"min_size": pool.min_nodes, "desired_size": pool.min_nodes, "max_size": pool.min_nodes},
         "update_config": {"max_unavailable": 1},
         "labels": dict(inventory.node_labels),
         "taints": [{"key": t.key, "value": t.value, "effect": _EFFECTS[t.effect]} for t in inventory.taints],
-        "tags": {"managed-by": "aistack", "stack": spec.name, **autoscaler_tags(spec.name, inventory)},
+        "tags": {"managed-by": "aistack", "stack": spec.name},
     }
-
-
-def efa_launch_template(
-    name: str, spec: StackSpec, pool: AcceleratorPool, instance: str, parent: pulumi.Resource
-) -> aws.ec2.LaunchTemplate:
-    """One EFA interface on the primary card; the EKS NVIDIA/Neuron AMIs configure the rest at boot."""
-    return aws.ec2.LaunchTemplate(
-        naming.efa_launch_template_resource(name, pool.name),  # auto-named from this
-        network_interfaces=[
-            {"device_index": 0, "network_card_index": 0, "interface_type": "efa", "delete_on_termination": "true"}
-        ],
-        metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 2},
-        tag_specifications=[
-            {"resource_type": "instance", "tags": {"managed-by": "aistack", "stack": spec.name, "efa-for": instance}}
-        ],
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    if pool.capacity_type == "capacity-block":
+        del args["instance_types"]  # it is the launch template's, as EKS requires for Capacity Blocks
+    return args
 
 
 def build_node_groups(
@@ -87,8 +102,6 @@ def build_node_groups(
         managed_policy_arns=[MANAGED + p for p in NODE_POLICIES],
         opts=opts,
     )
-    # The autoscaler owns desired size once the group exists.
-    group_opts = pulumi.ResourceOptions(parent=parent, ignore_changes=["scalingConfig.desiredSize"])
     groups = {
         "system": aws.eks.NodeGroup(
             f"{name}-system",
@@ -100,23 +113,25 @@ def build_node_groups(
             instance_types=[SYSTEM_INSTANCE_TYPE],
             scaling_config={"min_size": 1, "desired_size": 2, "max_size": 3},
             labels={POOL_LABEL: "system"},
-            opts=group_opts,
+            # An operator may resize the system group by hand (within 1-3) without the next `up` undoing it.
+            opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["scalingConfig.desiredSize"]),
         )
     }
     by_name = {inv.pool: inv for inv in inventory}
-    for pool in spec.accelerator_pools:
-        args = accelerator_group_args(spec, pool, by_name[pool.name])
-        group_subnets = subnet_ids
-        if pool.efa:
-            lt = efa_launch_template(name, spec, pool, args["instance_types"][0], parent)
+    for pool in floor_pools(spec):
+        args = floor_group_args(spec, pool, by_name[pool.name])
+        group_subnets = subnet_ids[:1] if pool.efa else subnet_ids  # EFA traffic stays inside one AZ
+        template = launch_template_args(spec, pool)
+        if template is not None:
+            lt_name = naming.efa_launch_template_resource(name, pool.name) if pool.efa else f"{name}-{pool.name}-floor"
+            lt = aws.ec2.LaunchTemplate(lt_name, **template, opts=opts)  # auto-named from this
             args["launch_template"] = {"id": lt.id, "version": lt.latest_version.apply(str)}
-            group_subnets = subnet_ids[:1]  # EFA traffic stays inside one AZ
         groups[pool.name] = aws.eks.NodeGroup(
             f"{name}-{pool.name}",
             cluster_name=cluster.name,
             node_role_arn=role.arn,
             subnet_ids=group_subnets,
             **args,
-            opts=group_opts,
+            opts=opts,
         )
     return role, groups
