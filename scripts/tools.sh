@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build aistack's engine, local-cluster tools and workflow linter (actionlint) from the Go module
-# proxy (the only source reachable here) into a cache the project owns. Skips what is already
-# built; prints what it does.
+# Build aistack's engine (the Pulumi CLI, its Python language host, the Kubernetes provider), Helm,
+# the local cluster's tools and the workflow linter (actionlint) from the Go module proxy (the only
+# source reachable here) into a cache the project owns. Skips what is already built; prints what it does.
 #
 #   scripts/tools.sh            build everything missing, print the bin directory last
 #   scripts/tools.sh --print    print the bin directory only
@@ -21,9 +21,16 @@ KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.8
 KWOK_VERSION=v0.8.0
 KUEUE_VERSION=v0.19.2  # = components/versions.py UPSTREAMS["kueue"]
+# = the Helm library inside the Kubernetes provider above (its go.mod), so `helm template` renders charts
+# exactly as the provider's Chart resource does (tests/test_chart_render.py).
+HELM_VERSION=v3.18.6
 ACTIONLINT_VERSION=v1.7.12  # lints .github/workflows (tests/test_workflows.py)
 
 ROOT_DIR=${AISTACK_TOOLS_DIR:-$HOME/.cache/aistack/tools}
+REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
+# Pulumi's Python language host: the proxy does not serve its module (an untagged sub-module of
+# pulumi/pulumi), so it is built from a vendored copy of its source when one is present.
+LANGUAGE_HOST_SRC=${AISTACK_LANGUAGE_HOST_SRC:-$REPO_DIR/../shared/vendor/pulumi-language-python-v$PULUMI_VERSION}
 TOOLS=$ROOT_DIR/pulumi-$PULUMI_VERSION-k8s-$KUBE_VERSION
 BIN=$TOOLS/bin
 WORK=$TOOLS/src
@@ -58,6 +65,41 @@ build_pulumi() {
     && go build -trimpath -tags osusergo,grpcnotrace \
          -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
          -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+}
+
+build_language_python() {
+  # Without it `pulumi up` in the project directory cannot run a Python program; with it, it can.
+  if have pulumi-language-python && [[ -x "$BIN/pulumi-language-python-exec" ]]; then return; fi
+  local ambient
+  ambient=$(command -v pulumi-language-python || true)
+  if [[ -n "$ambient" && -x "$(dirname "$ambient")/pulumi-language-python-exec" ]]; then
+    say "pulumi-language-python: using $ambient (a Pulumi install on PATH)"
+    ln -sf "$ambient" "$BIN/pulumi-language-python"
+    ln -sf "$(dirname "$ambient")/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec"
+    return
+  fi
+  if [[ ! -f "$LANGUAGE_HOST_SRC/main.go" ]]; then
+    say "pulumi-language-python: no source at $LANGUAGE_HOST_SRC and none on PATH; skipped (make demo then deploys through the Automation API)"
+    return
+  fi
+  say "pulumi-language-python v$PULUMI_VERSION from $LANGUAGE_HOST_SRC (its relative replaces dropped; pkg/sdk at the CLI's version)"
+  local w=$WORK/pulumi-language-python
+  rm -rf "$w" && mkdir -p "$w" && cp "$LANGUAGE_HOST_SRC"/{go.mod,go.sum,main.go,pulumi-language-python-exec} "$w"/ && chmod -R u+w "$w"
+  (cd "$w" \
+    && go mod edit -dropreplace=github.com/pulumi/pulumi/pkg/v3 -dropreplace=github.com/pulumi/pulumi/sdk/v3 \
+         -require="github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" -require="github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" \
+    && go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+         -o "$BIN/pulumi-language-python" .)
+  install -m 0755 "$w/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec"
+}
+
+build_helm() {
+  if have helm; then return; fi
+  say "helm $HELM_VERSION (renders the pinned charts with aistack's values for the strict-validation tests)"
+  local w=$WORK/helm
+  wrapper "$w" aistack.local/tools/helm
+  (cd "$w" && go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+    && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm)
 }
 
 build_k8s_provider() {
@@ -143,9 +185,9 @@ build_actionlint() {
 }
 
 start=$SECONDS
-for step in ${AISTACK_TOOLS:-pulumi k8s_provider etcd kwok kube kueue actionlint}; do
+for step in ${AISTACK_TOOLS:-pulumi language_python k8s_provider etcd kwok kube kueue actionlint helm}; do
   timed "$step" "build_$step"
 done
-printf '%s\n' "$PULUMI_VERSION $K8S_PROVIDER_VERSION $KUBE_VERSION $ETCD_VERSION $KWOK_VERSION $KUEUE_VERSION $ACTIONLINT_VERSION" > "$TOOLS/VERSIONS"
+printf '%s\n' "$PULUMI_VERSION $K8S_PROVIDER_VERSION $KUBE_VERSION $ETCD_VERSION $KWOK_VERSION $KUEUE_VERSION $ACTIONLINT_VERSION $HELM_VERSION" > "$TOOLS/VERSIONS"
 say "tools ready in $((SECONDS - start)) s: $BIN"
 echo "$BIN"

@@ -79,14 +79,23 @@ def _free_form(default: Any) -> bool:
 def _read_by_template(chart: Chart, path: tuple[str, ...]) -> bool:
     # `.Values.a.b.c` read anywhere, or a prefix of it rendered whole (`toYaml .Values.a.b`): then the
     # keys below are the object the template emits, not settings the chart interprets.
-    end = r"(?![A-Za-z0-9_.])"
-    if re.search(re.escape(".Values." + ".".join(path)) + end, chart.template_text):
+    if re.search(re.escape(".Values." + ".".join(path)) + _END, chart.template_text):
         return True
-    for n in range(len(path) - 1, 0, -1):
-        ref = re.escape(".Values." + ".".join(path[:n]))
-        if re.search(r"(?:toYaml|toJson|toPrettyJson)\s+\(?\s*" + ref + end, chart.template_text):
-            return True
-    return False
+    return any(_rendered_whole(chart, path[:n]) for n in range(len(path) - 1, 0, -1))
+
+
+_END = r"(?![A-Za-z0-9_.])"
+
+
+def _rendered_whole(chart: Chart, path: tuple[str, ...]) -> bool:
+    """`toYaml .Values.a.b`: the map is emitted as it is (a nodeSelector, annotations), keys are not settings."""
+    ref = re.escape(".Values." + ".".join(path))
+    direct = r"(?:toYaml|toJson|toPrettyJson)\s+\(?\s*" + ref + _END
+    # `{{- with .Values.a.b }} … {{ toYaml . }}` before the block's end
+    scoped = r"with\s+" + ref + _END + r"[^}]*}}(?:(?!{{-?\s*end).){0,400}?(?:toYaml|toJson)\s+\.\s*[|}]"
+    return re.search(direct, chart.template_text) is not None or (
+        re.search(scoped, chart.template_text, re.DOTALL) is not None
+    )
 
 
 def unknown_keys(chart: Chart, values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[str]:
@@ -111,7 +120,7 @@ def _walk(
                 yield ".".join((*shown, *here))
             continue
         default = defaults[key]
-        if isinstance(value, Mapping) and not _free_form(default):
+        if isinstance(value, Mapping) and not _free_form(default) and not _rendered_whole(chart, here):
             yield from _walk(chart, default, value, shown, here)
 
 

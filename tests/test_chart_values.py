@@ -7,6 +7,7 @@ values are checked against that chart's values.yaml, its subcharts' and its valu
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason="needs ../shared/mirror (the pinned charts)")
 
 
-def _charts_of(stack: str) -> list[tuple[str, Path, dict[str, Any]]]:
+@cache
+def charts_of(stack: str) -> tuple[tuple[str, Path, dict[str, Any], dict[str, Any]], ...]:
+    """(resource name, mirror .tgz, values, all inputs) of every Chart the stack installs, upstream installs on."""
     values = stack_values(stack)
     if values["target"] == "gcp":
         values.setdefault("project", "acme-ml-prod")  # the stack file's gcp:project, outside aistack:*
@@ -34,16 +37,16 @@ def _charts_of(stack: str) -> list[tuple[str, Path, dict[str, Any]]]:
     out = []
     for r in plan_values(values, stack=stack):
         if r.type == CHART:
-            out.append((r.name, Path(r.inputs["chart"]), r.inputs.get("values") or {}))
-    return out
+            out.append((r.name, Path(r.inputs["chart"]), r.inputs.get("values") or {}, r.inputs))
+    return tuple(out)
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_every_values_key_exists_in_its_chart(stack: str) -> None:
-    charts = _charts_of(stack)
+    charts = charts_of(stack)
     assert charts, f"{stack} installs no chart with upstream.install on"
     problems = []
-    for name, tgz, values in charts:
+    for name, tgz, values, _ in charts:
         assert tgz.is_file(), f"{name}: {tgz} is not in the mirror"
         chart = load_chart(tgz)
         problems += [f"{name} ({tgz.name}): unknown key {k}" for k in unknown_keys(chart, values)]
