@@ -27,13 +27,13 @@ from . import catalog
 from .estimator import (
     Billing,
     Estimate,
-    counted,
     estimate_serving,
     estimate_training,
     min_chips_for_memory,
     perf_of,
 )
 from .utilisation import NotEstimable
+from .words import counted
 from .workload import OnPremSystem, Workload
 
 HOURS_PER_YEAR = 8760

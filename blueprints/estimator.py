@@ -35,13 +35,8 @@ from . import calibration, catalog
 from .calibration import DEFAULT_GOODPUT, GOODPUT_SOURCE, fitted
 from .catalog import Performance
 from .utilisation import NODE_CHIPS, NotEstimable, UtilisationModel, achieved_tflops, mfu, peak_tflops
+from .words import counted
 from .workload import Workload
-
-
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """'1 chip', '8 chips', '2 replicas': every count the estimator and the engine print goes through here."""
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
-
 
 TRAIN_BYTES_PER_PARAM = 16.0
 LORA_BASE_BYTES = {"lora": 2.0, "qlora": 0.5}

@@ -257,7 +257,7 @@ def test_aws_capacity_reservation_covers_the_pool_or_says_why_not(aws: Any, tmp_
     code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 3)), "--json")
     row = {c["item"]: c for c in json.loads(out)["checks"]}[cr]
     assert code == 1 and row["status"] == "short"
-    assert "2 free instance(s) for 3 node(s)" in row["fix"]
+    assert "2 free instances for 3 nodes" in row["fix"]
     assert f"modify-capacity-reservation --capacity-reservation-id {cr} --instance-count 3" in row["fix"]
 
     code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)))
@@ -473,7 +473,7 @@ def test_gcp_reservation_pool_needs_the_reservation_not_quota(gcp: Any, tmp_path
     )
     code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
     row = {c["item"]: c for c in json.loads(out)["checks"]}["res-h100"]
-    assert code == 1 and "1 free VM(s) for 2 node(s)" in row["fix"]
+    assert code == 1 and "1 free VM for 2 nodes" in row["fix"]
     assert (
         "gcloud compute reservations update res-h100 --project acme-ml --zone us-central1-a --vm-count 5" in row["fix"]
     )
@@ -712,7 +712,7 @@ def test_gcp_shared_reservation_and_affinity_any(gcp: Any, tmp_path: Path, capsy
     assert code == 0, out + err
     shared = rows[(("shared",), "projects/acme-shared/reservations/res-l4")]
     assert shared["status"] == "ok" and "us-central1-c" in shared["have"]  # found in the owner project's zone
-    assert rows[(("open",), "open reservations")]["have"] == "2 free in 1 reservation(s)"
+    assert rows[(("open",), "open reservations")]["have"] == "2 free in 1 reservation"
     assert rows[(("open",), "NVIDIA_L4_GPUS")]["need"] == "3 GPUs"  # affinity any still needs on-demand quota
     assert any(p == "/compute/v1/projects/acme-ml/aggregated/reservations" for _, p in gcp.seen)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from blueprints.words import counted
 from components.spec import StackSpec
 
 from .needs import AWS_ELASTIC_IPS, AWS_ON_DEMAND, AWS_SPOT, EC2_VCPUS, StackNeeds, ec2_quota_class, stack_needs
@@ -143,7 +144,7 @@ def _reservations(ec2: Any, spec: StackSpec, needs: StackNeeds) -> list[Check]:
                     "open reservations",
                     "matching open Capacity Reservations",
                     want,
-                    f"{free} free in {len(found)} reservation(s)",
+                    f"{free} free in {counted(len(found), 'reservation')}",
                     "info",
                     note="affinity any: nodes they cannot hold run on-demand (that quota is checked above)",
                 )
@@ -196,7 +197,7 @@ def _reservations(ec2: Any, spec: StackSpec, needs: StackNeeds) -> list[Check]:
         if itype != need.machine_type:
             problems.append(f"it holds {itype}, the pool launches {need.machine_type}")
         if free < need.nodes:
-            problems.append(f"{free} free instance(s) for {need.nodes} node(s)")
+            problems.append(f"{free} free {'instance' if free == 1 else 'instances'} for {counted(need.nodes, 'node')}")
         if need.kind == "capacity-block" and r.get("ReservationType", "capacity-block") != "capacity-block":
             problems.append("it is not a Capacity Block")
         status: Status = "short" if problems else "ok"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from blueprints.words import counted
 from components.spec import StackSpec
 
 from .needs import ReservationNeed, StackNeeds, stack_needs
@@ -66,7 +67,7 @@ def _reservation_check(client: Any, project: str, region: str, zones: list[str],
             "open reservations",
             "matching open reservations",
             want,
-            f"{free} free in {count} reservation(s)",
+            f"{free} free in {counted(count, 'reservation')}",
             "info",
             note="affinity any: nodes they cannot hold run on-demand (that quota is checked above)",
         )
@@ -94,7 +95,7 @@ def _reservation_check(client: Any, project: str, region: str, zones: list[str],
         if machine != need.machine_type:
             problems.append(f"it holds {machine}, the pool creates {need.machine_type}")
         if free < need.nodes:
-            problems.append(f"{free} free VM(s) for {need.nodes} node(s)")
+            problems.append(f"{free} free {'VM' if free == 1 else 'VMs'} for {counted(need.nodes, 'node')}")
         if not problems:
             return Check((need.pool,), "reservation", need.reservation, "reservation", want, have, "ok")
         resize = (

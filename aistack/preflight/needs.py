@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from blueprints import catalog
+from blueprints.words import counted
 from components.shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, tpu_slice
 from components.spec import AcceleratorPool, StackSpec
 
@@ -242,7 +243,7 @@ class QuotaNeed:
         if self.unit == "addresses":
             return self.machine_type
         per = "?" if self.per_node is None else str(self.per_node)
-        return f"{self.nodes} node(s) × {per} {self.unit} ({self.machine_type}, {self.capacity})"
+        return f"{counted(self.nodes, 'node')} × {per} {self.unit} ({self.machine_type}, {self.capacity})"
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "alternatives": list(self.alternatives), "why": self.why}
