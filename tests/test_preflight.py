@@ -16,6 +16,7 @@ token_uri is the same server. Nothing resolves outside loopback.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import threading
@@ -723,3 +724,44 @@ def test_aws_unknown_profile_exits_2_not_a_crash(monkeypatch: pytest.MonkeyPatch
     code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
     text = " ".join(err.split())
     assert code == 2 and "does-not-exist" in text and "To fix:" in text
+
+
+def test_a_row_short_only_because_of_usage_is_not_over_its_limit() -> None:
+    spec = parse_spec(
+        {
+            "target": "gcp",
+            "region": "us-central1",
+            "project": "acme-ml",
+            "accelerator_pools": [{"name": "od", "accelerator": "nvidia-l4", "count": 1, "max_nodes": 4}],
+        }
+    )
+    gpus = [q for q in stack_needs(spec).quotas if q.unit == "GPUs"]
+    (busy,) = evaluate_quotas(gpus, {"NVIDIA_L4_GPUS": QuotaState(8, 6)}, lambda q, n: f"ask {q} {n}")
+    assert busy.status == "short" and not busy.over_limit  # 8 would hold all 4: 6 are in use (maybe our own)
+    (small,) = evaluate_quotas(gpus, {"NVIDIA_L4_GPUS": QuotaState(3, 0)}, lambda q, n: f"ask {q} {n}")
+    assert small.status == "short" and small.over_limit
+
+
+def test_program_hook_warns_when_only_usage_is_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `pulumi up` after the first sees the stack's own nodes as usage: that must not stop it."""
+    import pulumi
+    from pulumi.runtime.settings import SETTINGS
+
+    import aistack.preflight as preflight
+    from aistack.preflight.report import Check, Report
+    from components.program import run_preflight
+
+    monkeypatch.setattr(SETTINGS, "monitor", None)
+    monkeypatch.setattr(preflight, "credentials_missing", lambda spec: None)
+    row = Check(
+        ("h100",), "quota", "L-417A185B", "Running On-Demand P instances", "384 vCPUs", "0 free of 384", "short"
+    )
+    report = Report("aws", "us-east-1", checks=[row])
+    monkeypatch.setattr(preflight, "run", lambda spec, bag: report)
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warned.append(msg))
+    run_preflight(parse_spec(AWS_STACK), {})  # goes on
+    assert len(warned) == 1 and "L-417A185B" in warned[0] and "own nodes" in warned[0]
+    report.checks[0] = dataclasses.replace(row, over_limit=True)  # the same row, its limit below the need
+    with pytest.raises(pulumi.RunError, match="L-417A185B"):
+        run_preflight(parse_spec(AWS_STACK), {})

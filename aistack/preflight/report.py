@@ -43,6 +43,9 @@ class Check:
     status: Status
     fix: str = ""
     note: str = ""
+    # short even with nothing in use: the limit itself is below the need. A need that only the current
+    # usage leaves short may be this stack's own running nodes (an update), which `pulumi up` must not refuse.
+    over_limit: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "pools": list(self.pools)}
@@ -69,6 +72,11 @@ class Report:
     @property
     def short(self) -> list[Check]:
         return [c for c in self.checks if c.status == "short"]
+
+    @property
+    def over_limit(self) -> list[Check]:
+        """Short rows that no amount of freed usage fixes: the quota's limit is below the need."""
+        return [c for c in self.short if c.over_limit]
 
     @property
     def unchecked(self) -> list[Check]:
@@ -185,6 +193,7 @@ def evaluate_quotas(
         wanted = s.usage + taken[first] + total  # the limit that leaves room for this row and those above
         desired = int(wanted) if float(wanted).is_integer() else int(wanted) + 1
         text = "; ".join([have(first), *(f"{c}: {have(c)}" for c in known[1:])])
+        over_limit = all(taken[c] + total > states[c].limit for c in known)
         checks.append(
             Check(
                 pools,
@@ -196,6 +205,7 @@ def evaluate_quotas(
                 "short",
                 fix=fix(first, desired),
                 note=why,
+                over_limit=over_limit,
             )
         )
     return checks
