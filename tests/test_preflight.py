@@ -258,11 +258,16 @@ def test_aws_capacity_reservation_covers_the_pool_or_says_why_not(aws: Any, tmp_
     code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 3)), "--json")
     row = {c["item"]: c for c in json.loads(out)["checks"]}[cr]
     assert code == 1 and row["status"] == "short"
+    assert row["over_limit"]  # a reservation of 2 cannot hold 3 nodes, whatever runs in it
     assert "2 free instances for 3 nodes" in row["fix"]
     assert f"modify-capacity-reservation --capacity-reservation-id {cr} --instance-count 3" in row["fix"]
 
     code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)))
     assert code == 1 and "not found" in out
+    code, out, _ = _run(
+        capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)), "--json"
+    )
+    assert [c["over_limit"] for c in json.loads(out)["checks"] if c["item"] == "cr-0ffffffffffffffff"] == [True]
 
 
 def test_aws_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:

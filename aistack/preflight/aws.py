@@ -116,7 +116,15 @@ def _offerings(ec2: Any, spec: StackSpec, needs: StackNeeds) -> list[Check]:
             )
             checks.append(
                 Check(
-                    (need.pool,), "offering", need.instance_type, "offered in", scope, "not offered there", "short", fix
+                    (need.pool,),
+                    "offering",
+                    need.instance_type,
+                    "offered in",
+                    scope,
+                    "not offered there",
+                    "short",
+                    fix,
+                    over_limit=True,
                 )
             )
     return checks
@@ -180,6 +188,7 @@ def _reservations(ec2: Any, spec: StackSpec, needs: StackNeeds) -> list[Check]:
                     "not found",
                     "short",
                     f"check the id ({spec.region}, this account), or create one: {create}",
+                    over_limit=True,
                 )
             )
             continue
@@ -209,7 +218,13 @@ def _reservations(ec2: Any, spec: StackSpec, needs: StackNeeds) -> list[Check]:
                 if need.kind == "reservation" and itype == need.machine_type and state == "active"
                 else create
             )
-        checks.append(Check((need.pool,), "reservation", need.reservation, label, want, have, status, fix))
+        # Nodes of this stack running in it free up nothing that fixes the wrong type, a block that is not
+        # one, or a reservation smaller than the pool.
+        total = int(r.get("TotalInstanceCount", 0))
+        wrong = itype != need.machine_type or total < need.nodes or "it is not a Capacity Block" in problems
+        checks.append(
+            Check((need.pool,), "reservation", need.reservation, label, want, have, status, fix, over_limit=wrong)
+        )
     return checks
 
 

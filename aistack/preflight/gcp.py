@@ -112,6 +112,8 @@ def _reservation_check(client: Any, project: str, region: str, zones: list[str],
             have,
             "short",
             f"{'; '.join(problems)}: lower max_nodes to {max(free, 0)}, or {resize}",
+            # what the nodes in it now free up cannot fix a wrong machine type or a reservation too small
+            over_limit=machine != need.machine_type or total < need.nodes,
         )
     return Check(
         (need.pool,),
@@ -122,6 +124,7 @@ def _reservation_check(client: Any, project: str, region: str, zones: list[str],
         f"not found in {', '.join(zones)}",
         "short",
         f"check the name and project ({owner}), or create it: {create}",
+        over_limit=True,
     )
 
 
