@@ -677,3 +677,13 @@ def test_an_unknown_accelerator_in_the_allow_list_is_a_named_error() -> None:
         workload.parse(
             {"kind": "training", "params": 7e9, "tokens": 1e11, "constraints": {"accelerators": ["nvidia-h100-80g"]}}
         )
+
+
+def test_estimate_prints_its_band() -> None:
+    runner = CliRunner()
+    args = ["estimate", "--accelerator", "nvidia-h100-80gb", "--count", "64", "--params", "8e9", "--tokens", "1e12"]
+    data = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    head = runner.invoke(app, args, env={"COLUMNS": "200"}).output.splitlines()[0]
+    low, high = data["time_hours_low"], data["time_hours_high"]
+    assert low < data["time_hours"] < high
+    assert f"({low:,.1f}–{high:,.1f}) h" in head and "≈80% bands" in head

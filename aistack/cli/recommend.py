@@ -195,8 +195,13 @@ def estimate(
     if as_json:
         typer.echo(json.dumps(out, indent=2, allow_nan=False))
         return
-    cost = "unknown (no sourced price)" if est.cost_usd is None else f"${est.cost_usd:,.0f}"
-    head = f"{est.time_hours:,.1f} h, {cost}, MFU {est.mfu:.0%}"
+    hours = _band(est.time_hours, est.time_hours_low, est.time_hours_high, "{:,.1f}")
+    if est.cost_usd is None:
+        cost = "unknown (no sourced price)"
+    else:
+        low, high = est.cost_band or (est.cost_usd, est.cost_usd)
+        cost = "$" + _band(est.cost_usd, low, high, "{:,.2f}" if est.cost_usd < 100 else "{:,.0f}")
+    head = f"{hours} h, {cost}, MFU {est.mfu:.0%}" + (" (≈80% bands)" if est.time_band != (1.0, 1.0) else "")
     console.print(styled("[bold]{count} × {acc}[/]: {head}", count=count, acc=accelerator, head=head))
     for a in notes:
         console.print(f"  · {a}")
