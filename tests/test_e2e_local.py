@@ -1,6 +1,13 @@
 """End to end with the real Pulumi engine: the `local` stack deployed into a real Kubernetes API
 server whose nodes are KWOK fakes shaped like 8×H100 machines.
 
+Deployed as a platform engineer does it: `pulumi up -s local`, `pulumi refresh`, `pulumi destroy`
+run by the CLI in the project directory (its Python language host runs the program from the .venv),
+against a file backend; only the kubeconfig differs from the committed stack file (this module's
+own cluster), so the CLI reads a private copy through `--config-file`. The drift check goes
+through the Automation API against the same backend and stack, as `aistack drift` does. Where no
+language host is installed, the CLI steps fall back to the Automation API, as `make demo` does.
+
 Upstream installs are switched off in the `local` stack (nothing can be downloaded here); the
 upstream CRDs are installed so aistack's own objects (Kueue, Prometheus, Kubeflow, NVIDIA kinds)
 apply. The Kueue controller (built from the Go module proxy at the pinned version) runs beside
@@ -25,6 +32,7 @@ from components.spec import load_stack
 pytestmark = pytest.mark.e2e
 TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def tools_bin() -> Path | None:
@@ -41,6 +49,19 @@ def _program() -> None:
     main()
 
 
+def repo_files() -> tuple[str, bytes]:
+    """What the engine could write into the repository: the project and stack files (git's view, bytes)."""
+    paths = ["stacks", "Pulumi.yaml", "__main__.py", ":(glob)Pulumi.*.yaml"]
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return status, (ROOT / "stacks" / "Pulumi.local.yaml").read_bytes()
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     bin_dir = tools_bin()
@@ -49,14 +70,40 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             pytest.fail(f"no engine/cluster tools under {TOOLS}: .ci/run builds them with scripts/tools.sh")
         pytest.skip("engine and cluster tools not built here (scripts/tools.sh)")
     state = tmp_path_factory.mktemp("local")
+    before = repo_files()
     layout = cluster.up(bin_dir, cluster.Layout(state))
     try:
         seed.apply(layout.kubeconfig, list(seed.crd_documents()))
         seed.apply(layout.kubeconfig, seed.fake_nodes(load_stack("local").spec))
         stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig)
-        yield {"bin": bin_dir, "layout": layout, "stack": stack, "state": state}
+        cli = None
+        host = deploy.language_host(bin_dir)
+        print(deploy.route_line("up", host, ROOT, state))
+        if host is not None:
+            cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig)
+            cli.ensure_stack()
+        yield {"bin": bin_dir, "layout": layout, "stack": stack, "cli": cli, "state": state, "repo": before}
     finally:
         cluster.down(layout)
+
+
+def pulumi(env: dict[str, Any], *args: str) -> deploy.Outcome:
+    """`pulumi ARGS -s local` in the project directory, its output printed; it must exit 0."""
+    outcome: deploy.Outcome = env["cli"].run(*args, on_line=lambda line: print(line, end=""))
+    assert outcome.rc == 0, f"pulumi {' '.join(args)} exited {outcome.rc}:\n{outcome.tail(40)}"
+    return outcome
+
+
+def deployed(env: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Kubernetes objects the stack's state holds (`pulumi stack export`)."""
+    if env["cli"] is not None:
+        argv = env["cli"].argv("stack", "export", config=False)
+        out = subprocess.run(argv, cwd=ROOT, env=env["cli"].env(), capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        resources = json.loads(out.stdout)["deployment"].get("resources") or []
+    else:
+        resources = env["stack"].export_stack().deployment.get("resources") or []
+    return [r for r in resources if r["type"].startswith("kubernetes:") and r.get("custom")]
 
 
 def kubectl(env: dict[str, Any], *args: str) -> str:
@@ -71,14 +118,37 @@ def get(env: dict[str, Any], *args: str) -> Any:
 
 
 def test_1_pulumi_up_succeeds(env: dict[str, Any]) -> None:
-    result = env["stack"].up(on_output=print)
-    assert result.summary.result == "succeeded"
-    assert result.summary.resource_changes.get("create", 0) > 30
+    if env["cli"] is not None:
+        changes = pulumi(env, "up", "--yes").changes  # with its preview, as a user runs it
+    else:
+        result = env["stack"].up(on_output=print)
+        assert result.summary.result == "succeeded"
+        changes = result.summary.resource_changes
+    assert changes.get("create", 0) > 30, changes
+    objects = deployed(env)
+    assert len(objects) > 30
+    # What it created, not what it patched (NodePatch: the nodes are the cluster's, they stay).
+    created = [o for o in objects if not o["type"].endswith("Patch")]
+    env["objects"] = [(o["outputs"]["apiVersion"], o["outputs"]["kind"], o["outputs"]["metadata"]) for o in created]
 
 
 def test_2_second_up_changes_nothing(env: dict[str, Any]) -> None:
-    result = env["stack"].preview(expect_no_changes=True, on_output=print)
-    assert set(result.change_summary) <= {"same"}, result.change_summary
+    if env["cli"] is not None:
+        # --expect-no-changes fails the preview before anything is updated if the update would change anything.
+        changes = pulumi(env, "preview", "--expect-no-changes").changes
+        assert set(changes) <= {"same"}, changes
+        changes = pulumi(env, "up", "--yes", "--skip-preview", "--expect-no-changes").changes
+    else:
+        changes = dict(env["stack"].preview(expect_no_changes=True, on_output=print).change_summary)
+    assert set(changes) <= {"same"} and changes.get("same", 0) > 30, changes
+
+
+def test_2b_refresh_right_after_deploy_finds_no_drift(env: dict[str, Any]) -> None:
+    if env["cli"] is not None:
+        changes = pulumi(env, "refresh", "--yes", "--skip-preview", "--expect-no-changes").changes
+    else:
+        changes = dict(env["stack"].preview_refresh(on_output=print).change_summary)
+    assert set(changes) <= {"same"}, changes
 
 
 def test_3_platform_objects_exist(env: dict[str, Any]) -> None:
@@ -93,7 +163,7 @@ def test_3_platform_objects_exist(env: dict[str, Any]) -> None:
     queues = {q["metadata"]["name"]: q for q in get(env, "clusterqueue.kueue.x-k8s.io")["items"]}
     assert len(queues) == 2
     gpu_quota = [
-        r["nominalQuota"]
+        int(r["nominalQuota"])  # an int or its string form (a Quantity), as the API server returns it
         for q in queues.values()
         for group in q["spec"]["resourceGroups"]
         for flavor in group["flavors"]
@@ -157,6 +227,17 @@ def test_3b_a_gpu_job_is_admitted_and_lands_on_a_gpu_node(env: dict[str, Any]) -
     kubectl(env, "delete", "job", "-n", "alpha", "train-8", "--cascade=foreground", "--wait=true")
 
 
+def test_3c_refresh_then_up_with_kueue_running_changes_nothing(env: dict[str, Any]) -> None:
+    """The README's sequence with the controller running: Kueue's own writes must not take
+    ownership of anything aistack applies (a field conflict would fail this `pulumi up`)."""
+    if env["cli"] is None:
+        pytest.skip("the CLI route only")
+    changes = pulumi(env, "refresh", "--yes", "--skip-preview").changes
+    assert set(changes) <= {"same"}, changes
+    changes = pulumi(env, "up", "--yes", "--expect-no-changes").changes
+    assert set(changes) <= {"same"}, changes
+
+
 def test_4_gpu_nodes_carry_the_pool_labels_and_taints(env: dict[str, Any]) -> None:
     for name in ("gpu-node-0", "gpu-node-1"):
         node = get(env, "node", name)
@@ -197,12 +278,34 @@ def test_5_drift_finds_exactly_the_out_of_band_changes(env: dict[str, Any]) -> N
 
 
 def test_6_destroy_removes_everything_unprotected(env: dict[str, Any]) -> None:
-    env["stack"].refresh(on_output=print)
-    result = env["stack"].destroy(on_output=print)
-    assert result.summary.result == "succeeded"
+    if env["cli"] is not None:
+        pulumi(env, "refresh", "--yes", "--skip-preview")  # accept the drift test's changes first
+        changes = pulumi(env, "destroy", "--yes", "--skip-preview").changes
+    else:
+        env["stack"].refresh(on_output=print)
+        result = env["stack"].destroy(on_output=print)
+        assert result.summary.result == "succeeded"
+        changes = result.summary.resource_changes
+    assert changes.get("delete", 0) > 30, changes
+    assert deployed(env) == []
     names = {n["metadata"]["name"] for n in get(env, "namespace")["items"]}
     assert not {"alpha", "beta"} & names
     assert not get(env, "clusterqueue.kueue.x-k8s.io")["items"]
+    # Every object the deploy created is gone from the cluster, not only from the state.
+    by_kind: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for api_version, kind, meta in env.get("objects", []):
+        by_kind.setdefault((api_version, kind), set()).add((meta.get("namespace", ""), meta["name"]))
+    assert by_kind, "test_1 recorded what it deployed"
+    for (api_version, kind), wanted in by_kind.items():
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        resource = f"{kind.lower()}.{group}" if group else kind.lower()
+        live = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in get(env, resource, "-A")["items"]}
+        assert not wanted & live, f"{kind} left behind: {sorted(wanted & live)}"
+
+
+def test_7_the_repository_is_untouched(env: dict[str, Any]) -> None:
+    """The engine wrote nothing into the project: no salt, no config, no new stack file (CI fails on a dirty tree)."""
+    assert repo_files() == env["repo"]
 
 
 def _state_json(s: Any) -> dict[str, Any] | None:

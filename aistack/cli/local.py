@@ -1,9 +1,11 @@
-"""`aistack local up|down|status`: the local simulated GPU cluster the `local` stack deploys to."""
+"""`aistack local up|deploy|preview|refresh|destroy|drift|teams|env|down|status`: the local simulated GPU
+cluster the `local` stack deploys to, and the stack deployed into it."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,9 +93,12 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         raise typer.Exit(EXIT_FOUND)
 
 
-def _changes(changes: dict[str, int]) -> str:
-    """{'create': 56, 'same': 2} → '56 created, 2 unchanged' (what people read, not a Python repr)."""
+def _changes(changes: dict[str, int], planned: bool = False) -> str:
+    """{'create': 56, 'same': 2} → '56 created, 2 unchanged' (what people read, not a Python repr);
+    ``planned``: '56 to create, 2 unchanged'."""
     words = {"create": "created", "update": "updated", "delete": "deleted", "same": "unchanged", "replace": "replaced"}
+    if planned:
+        words = {op: "unchanged" if op == "same" else f"to {op}" for op in words}
     parts = [f"{n} {words.get(op, op)}" for op, n in sorted(changes.items(), key=lambda kv: -kv[1]) if n]
     return ", ".join(parts) or "no changes"
 
@@ -110,36 +115,124 @@ def _engine(stack: str) -> Any:
     return deploy.select(stack, tools_bin(), _program)
 
 
+def _route(verb: str, stack: str) -> Any:
+    """The `pulumi` CLI in the project directory when a language host can run the program, else None
+    (the Automation API); prints the one line that says which."""
+    from ..local import deploy
+
+    bin_dir = tools_bin()
+    host = deploy.language_host(bin_dir)
+    console.print(deploy.route_line(verb, host), soft_wrap=True)  # one line, whatever the width
+    if host is None:
+        return None
+    cli = deploy.Cli.for_stack(stack, bin_dir)
+    try:
+        cli.ensure_stack()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        err.print(f"{e}. To fix: check the file backend {deploy.backend_url()} (or remove it to start afresh)")
+        raise typer.Exit(EXIT_INVALID) from None
+    return cli
+
+
+def _run_cli(cli: Any, label: str, *args: str, verbose: bool) -> Any:
+    """One `pulumi` command with its output streamed (every line with --verbose, else the latest on a
+    status line); on failure its last lines and exit 2."""
+    with err.status(f"{label}...") as st:
+
+        def show(line: str) -> None:
+            if verbose:
+                console.out(line.rstrip("\n"), highlight=False)
+            elif line.strip():
+                st.update(Text(f"{label}: {line.strip()[:100]}"))
+
+        outcome = cli.run(*args, on_line=show)
+    if outcome.rc != 0:
+        err.print(outcome.tail())
+        err.print(f"{label} failed (exit {outcome.rc}). To fix: the error above; rerun with --verbose for all of it")
+        raise typer.Exit(EXIT_INVALID)
+    return outcome
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print all of pulumi's output.")]
+
+
 @app.command("deploy")
 def deploy_cmd(
     stack: Annotated[str, typer.Option("--stack", help="Stack to deploy into the local cluster.")] = "local",
+    verbose: Verbose = False,
 ) -> None:
-    """`pulumi up` of the stack with the real engine (Automation API, inline program, file backend)."""
+    """`pulumi up -s STACK` in the project directory (file backend), or through the Automation API
+    (inline program) where no Python language host is installed."""
     from ..local import cluster
 
     load_or_exit(stack)
-    target = _engine(stack)
+    cli = _route("up", stack)
     t0 = time.monotonic()
-    with err.status("pulumi up (real engine)...") as st:
-        result = target.up(on_output=lambda line: st.update(Text(f"pulumi up: {line.strip()[:100]}")))
-    changes = result.summary.resource_changes or {}
+    if cli is not None:
+        changes = _run_cli(cli, "pulumi up", "up", "--yes", "--skip-preview", verbose=verbose).changes
+        outputs = cli.outputs()
+    else:
+        target = _engine(stack)
+        with err.status("pulumi up (real engine)...") as st:
+            result = target.up(on_output=lambda line: st.update(Text(f"pulumi up: {line.strip()[:100]}")))
+        changes = result.summary.resource_changes or {}
+        outputs = {k: v.value for k, v in result.outputs.items() if not v.secret}
     console.print(f"pulumi up: {_changes(changes)} in {time.monotonic() - t0:.1f} s")
     # Kueue's namespace and queues exist now: start its controller so Jobs are admitted for real.
     if cluster.start_kueue(tools_bin(), cluster.Layout(cluster.STATE_DIR)):
         console.print("kueue controller started: Jobs in a team's 'default' LocalQueue are admitted by quota")
-    outputs = {k: v.value for k, v in result.outputs.items() if not v.secret}
     console.print_json(json.dumps(outputs, default=str))
 
 
+@app.command("preview")
+def preview_cmd(stack: Annotated[str, typer.Option("--stack")] = "local", verbose: Verbose = False) -> None:
+    """`pulumi preview -s STACK`: what `deploy` would change; exit 1 when it would change anything."""
+    load_or_exit(stack)
+    cli = _route("preview", stack)
+    if cli is not None:
+        changes = _run_cli(cli, "pulumi preview", "preview", verbose=verbose).changes
+    else:
+        with err.status("pulumi preview..."):
+            changes = dict(_engine(stack).preview(on_output=lambda line: None).change_summary)
+    console.print(f"pulumi preview: {_changes(changes, planned=True)}")
+    if set(changes) - {"same"}:
+        raise typer.Exit(EXIT_FOUND)
+
+
+@app.command("refresh")
+def refresh_cmd(stack: Annotated[str, typer.Option("--stack")] = "local", verbose: Verbose = False) -> None:
+    """`pulumi refresh -s STACK`: read the cluster back into the state (accepts drift; `drift` only reports it)."""
+    load_or_exit(stack)
+    cli = _route("refresh", stack)
+    if cli is not None:
+        changes = _run_cli(cli, "pulumi refresh", "refresh", "--yes", "--skip-preview", verbose=verbose).changes
+    else:
+        with err.status("pulumi refresh..."):
+            changes = _engine(stack).refresh(on_output=lambda line: None).summary.resource_changes or {}
+    console.print(f"pulumi refresh: {_changes(changes)}")
+
+
 @app.command("destroy")
-def destroy_cmd(
-    stack: Annotated[str, typer.Option("--stack")] = "local",
-) -> None:
-    """`pulumi destroy` of the stack (protected resources stay, as data protection says)."""
-    target = _engine(stack)
-    with err.status("pulumi destroy..."):
-        result = target.destroy(on_output=lambda line: None)
-    console.print(f"pulumi destroy: {_changes(result.summary.resource_changes or {})}")
+def destroy_cmd(stack: Annotated[str, typer.Option("--stack")] = "local", verbose: Verbose = False) -> None:
+    """`pulumi destroy -s STACK` (protected resources stay, as data protection says)."""
+    cli = _route("destroy", stack)
+    if cli is not None:
+        changes = _run_cli(cli, "pulumi destroy", "destroy", "--yes", "--skip-preview", verbose=verbose).changes
+    else:
+        with err.status("pulumi destroy..."):
+            changes = _engine(stack).destroy(on_output=lambda line: None).summary.resource_changes or {}
+    console.print(f"pulumi destroy: {_changes(changes)}")
+
+
+@app.command("env")
+def env_cmd() -> None:
+    """Shell exports for running `pulumi` yourself against the local backend: eval "$(aistack local env)"."""
+    import shlex
+
+    from ..local import deploy
+
+    for key, value in deploy.engine_env(tools_bin()).items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
 
 
 @app.command("teams")
