@@ -114,7 +114,8 @@ def test_time_slicing_config_per_pool() -> None:
     assert cfg["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     (cq,) = kind(resources, "ClusterQueue")
     gpu_group = cq.inputs["spec"]["resourceGroups"][1]
-    assert gpu_group["flavors"][0]["resources"][0]["nominalQuota"] == 64
+    # a string, as Kueue itself writes quantities back: an int here would hand the field to Kueue's manager
+    assert gpu_group["flavors"][0]["resources"][0]["nominalQuota"] == "64"
 
 
 def test_monitoring_values_follow_the_spec(gcp: list[PlannedResource]) -> None:
@@ -280,7 +281,9 @@ def nominal(cq: dict[str, Any]) -> dict[str, int]:
     out = {}
     for group in cq["spec"]["resourceGroups"][1:]:
         for flavor in group["flavors"]:
-            out[flavor["name"]] = flavor["resources"][0]["nominalQuota"]
+            quota = flavor["resources"][0]["nominalQuota"]
+            assert isinstance(quota, str), "quantities are sent as Kueue writes them back: strings"
+            out[flavor["name"]] = int(quota)
     return out
 
 
@@ -344,7 +347,7 @@ def test_borrowing_follows_the_team_flag() -> None:
     spec = parse_spec(locked)
     cq = scheduling.cluster_queue(spec.teams[0], accelerator_inventory(spec))
     assert all(
-        r["borrowingLimit"] == 0 for g in cq["spec"]["resourceGroups"] for f in g["flavors"] for r in f["resources"]
+        r["borrowingLimit"] == "0" for g in cq["spec"]["resourceGroups"] for f in g["flavors"] for r in f["resources"]
     )
     # The namespace ceiling matches: a team that cannot borrow gets exactly its quota.
     assert tenancy.quota_hard(spec.teams[0], accelerator_inventory(spec)) == {"requests.nvidia.com/gpu": "8"}

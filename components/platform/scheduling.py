@@ -160,9 +160,9 @@ def provisioning_objects(inventory: Iterable[PoolInventory]) -> list[dict[str, A
 
 
 def _quota(name: str, nominal: int | str, borrow: bool) -> dict[str, Any]:
-    q: dict[str, Any] = {"name": name, "nominalQuota": nominal}
+    q: dict[str, Any] = {"name": name, "nominalQuota": str(nominal)}
     if not borrow:
-        q["borrowingLimit"] = 0
+        q["borrowingLimit"] = "0"
     return q
 
 
