@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -36,9 +37,28 @@ def _program() -> None:
 
 def fresh(bin_dir: Path, root: Path) -> cluster.Layout:
     layout = cluster.up(bin_dir, cluster.Layout(root))
-    seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+    crds = list(seed.crd_documents())
+    seed.apply(layout.kubeconfig, crds)
     seed.apply(layout.kubeconfig, seed.fake_nodes(load_stack("local").spec))
+    _wait_discoverable(bin_dir, layout, crds)
     return layout
+
+
+def _wait_discoverable(bin_dir: Path, layout: cluster.Layout, crds: list[dict[str, Any]], timeout: float = 60) -> None:
+    """Until the API server's discovery lists every CRD just installed. An Established CRD can still be missing
+    from discovery for a moment, and kubectl (unlike the Pulumi provider) does not retry: `no matches for kind`.
+    Outside the timed part, so both tools start from the same ready cluster."""
+    wanted = {f"{d['spec']['names']['plural']}.{d['spec']['group']}" for d in crds}
+    argv = [str(bin_dir / "kubectl"), f"--kubeconfig={layout.kubeconfig}", "api-resources", "-o", "name"]
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = set(subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split())
+        missing = wanted - listed
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"CRDs not discoverable after {timeout:.0f} s: {sorted(missing)[:5]}")
+        time.sleep(0.2)
 
 
 def kubectl_round(bin_dir: Path, manifests: Path) -> float:
