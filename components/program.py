@@ -17,6 +17,7 @@ from .spec.loader import (
     alert_credentials_from_engine,
     credential_issues,
 )
+from .engine import under_mocks
 from .stack import AiStack
 
 
@@ -52,14 +53,6 @@ def spec_from_config() -> StackSpec:
 PREFLIGHT_ENV = "AISTACK_PREFLIGHT"
 
 
-def _under_mocks() -> bool:
-    """True inside Pulumi's mock monitor (the offline plan, the tests): no cloud may be asked there."""
-    from pulumi.runtime import mocks
-    from pulumi.runtime.settings import SETTINGS
-
-    return isinstance(SETTINGS.monitor, mocks.MockMonitor)
-
-
 def run_preflight(spec: StackSpec, bag: dict[str, Any]) -> None:
     """Before any resource is registered: fail the program when a quota or reservation is short.
 
@@ -68,7 +61,7 @@ def run_preflight(spec: StackSpec, bag: dict[str, Any]) -> None:
     goes on, as it would have before. What could not be checked is a warning, never a failure."""
     if spec.target not in ("gcp", "aws") or not spec.preflight or os.environ.get(PREFLIGHT_ENV) == "0":
         return
-    if _under_mocks():
+    if under_mocks():
         return
     from aistack.preflight import credentials_missing, run
 

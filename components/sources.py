@@ -7,8 +7,10 @@ spec rules say which one it misses.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from . import kustomize_mirror
 from .spec.model import UpstreamSpec
 from .versions import UPSTREAMS, Upstream
 
@@ -35,15 +37,26 @@ def chart_source(key: str, upstream: UpstreamSpec) -> ChartSource:
         return ChartSource(u.name, u.version, u.repo)
     if mirror.startswith("oci://"):
         return ChartSource(f"{mirror}/{u.name}", u.version, None)
+    if mirror.startswith(("http://", "https://")):
+        return ChartSource(u.name, u.version, mirror)  # a Helm repository: index.yaml names the chart
     return ChartSource(f"{mirror}/{u.mirror_name}", u.version, None)
 
 
-def manifest_directory(key: str, path: str, upstream: UpstreamSpec) -> str:
-    """A kustomization directory inside a pinned manifest tree: a git URL at the pinned commit, or the mirror."""
+def manifest_directory(key: str, path: str, upstream: UpstreamSpec, *, offline: bool = True) -> str:
+    """A kustomization directory inside a pinned manifest tree: a git URL at the pinned commit, or the mirror.
+
+    With a directory mirror that is there, a component whose kustomizations name internet resources comes
+    back as an offline copy (``kustomize_mirror.offline_directory``: the remote references rewritten to the
+    mirror's ``remote/`` copies, in ``~/.cache/aistack/kustomize/``); every other one as its path in the
+    mirror. ``offline=False``: always the path in the mirror (what `aistack upstreams` lists).
+    """
     u = _pinned(key, "manifests")
     path = path.strip("/")
-    if upstream.manifests_mirror is not None:
-        return f"{upstream.manifests_mirror}/{u.mirror_name}/{path}"
+    mirror = upstream.manifests_mirror
+    if mirror is not None:
+        if offline and os.path.isdir(f"{mirror}/{u.mirror_name}"):
+            return kustomize_mirror.offline_directory(mirror, u.mirror_name, path)
+        return f"{mirror}/{u.mirror_name}/{path}"
     return f"{u.repo}/tree/{u.ref}/{path}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from . import naming
+from .engine import under_mocks
 from .handle import TargetHandle
 from .platform import Platform
 from .spec import StackSpec
@@ -25,11 +26,17 @@ class AiStack(pulumi.ComponentResource):
     def __init__(self, name: str, spec: StackSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aistack:index:AiStack", name, None, opts)
         self.spec = spec
-        self.target = build_target(naming.target_resource_name(name), spec, pulumi.ResourceOptions(parent=self))
+        mine = pulumi.ResourceOptions(parent=self)
+        if spec.cluster.simulated and not under_mocks():
+            # A cluster without containers (cluster.simulated): webhooks no pod can serve are neutralised in
+            # every child, the upstream charts' and manifests' included (a transform reaches into them). Not
+            # under mocks, which run no transforms (and render no chart: the offline plan is unaffected).
+            from . import simulated
+
+            mine = pulumi.ResourceOptions(parent=self, transforms=[simulated.transform])
+        self.target = build_target(naming.target_resource_name(name), spec, mine)
         self.handle = self.target.handle
-        self.platform = Platform(
-            naming.platform_resource_name(name), spec, self.handle, pulumi.ResourceOptions(parent=self)
-        )
+        self.platform = Platform(naming.platform_resource_name(name), spec, self.handle, mine)
         self.pools = {
             p.pool: {"accelerator": p.accelerator, "resource": p.resource_name, "capacity": p.capacity}
             for p in self.handle.inventory

@@ -1,17 +1,19 @@
-"""End to end with the real Pulumi engine: the `local` stack deployed into a real Kubernetes API
-server whose nodes are KWOK fakes shaped like 8×H100 machines.
+"""End to end with the real Pulumi engine: the `local` stack, upstreams included, deployed into a
+real Kubernetes API server whose nodes are KWOK fakes shaped like 8×H100 machines.
 
 Deployed as a platform engineer does it: `pulumi up -s local`, `pulumi refresh`, `pulumi destroy`
 run by the CLI in the project directory (its Python language host runs the program from the .venv),
-against a file backend; only the kubeconfig differs from the committed stack file (this module's
-own cluster), so the CLI reads a private copy through `--config-file`. The drift check goes
-through the Automation API against the same backend and stack, as `aistack drift` does. Where no
-language host is installed, the CLI steps fall back to the Automation API, as `make demo` does.
+against a file backend. The upstream charts and manifests come from the air-gapped mirror beside the
+checkout (../shared/mirror), as `make demo` takes them, so the only differences from the committed
+stack file are this module's own cluster and the mirror: the CLI reads a private copy of the config
+through `--config-file`. The drift check goes through the Automation API against the same backend and
+stack, as `aistack drift` does. Where no language host is installed, the CLI steps fall back to the
+Automation API, as `make demo` does; where there is no mirror, only the upstream CRDs are installed.
 
-Upstream installs are switched off in the `local` stack (nothing can be downloaded here); the
-upstream CRDs are installed so aistack's own objects (Kueue, Prometheus, Kubeflow, NVIDIA kinds)
-apply. The Kueue controller (built from the Go module proxy at the pinned version) runs beside
-the control plane, so a Job is admitted by quota and its pod bound to a fake GPU node.
+Every step runs with HTTP(S) proxies pointing at a closed loopback port: a download from anywhere but
+loopback fails the deployment, so a green run proves the air-gapped install reaches for nothing. The
+Kueue controller (built from the Go module proxy at the pinned version) runs beside the control
+plane, so a Job is admitted by quota and its pod bound to a fake GPU node.
 """
 
 from __future__ import annotations
@@ -26,13 +28,21 @@ from typing import Any
 import pytest
 
 from aistack.drift.report import refresh_items
-from aistack.local import cluster, deploy, seed
+from aistack.local import cluster, deploy, seed, upstream
 from components.spec import load_stack
 
 pytestmark = pytest.mark.e2e
 TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
+MIRROR = ROOT.parent / "shared" / "mirror"
+# Port 9 (discard) on loopback: nothing listens, so any request through a proxy fails at once.
+CLOSED = "http://127.0.0.1:9"
+OFFLINE = {
+    **{k: CLOSED for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")},
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
 
 
 def tools_bin() -> Path | None:
@@ -71,20 +81,40 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         pytest.skip("engine and cluster tools not built here (scripts/tools.sh)")
     state = tmp_path_factory.mktemp("local")
     before = repo_files()
+    spec = load_stack("local").spec
+    route = upstream.decide(spec, env={}, shared=MIRROR, online=lambda: False)  # the mirror, else CRDs only
+    print(route.why)
+    saved = {k: os.environ.get(k) for k in OFFLINE}
+    os.environ.update(OFFLINE)
     layout = cluster.up(bin_dir, cluster.Layout(state))
     try:
-        seed.apply(layout.kubeconfig, list(seed.crd_documents()))
-        seed.apply(layout.kubeconfig, seed.fake_nodes(load_stack("local").spec))
-        stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig)
+        if not route.installs_upstream:
+            seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+        seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
+        overrides = route.overrides()
+        stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig, upstream=overrides)
         cli = None
         host = deploy.language_host(bin_dir)
         print(deploy.route_line("up", host, ROOT, state))
         if host is not None:
-            cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig)
+            cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig, upstream=overrides)
             cli.ensure_stack()
-        yield {"bin": bin_dir, "layout": layout, "stack": stack, "cli": cli, "state": state, "repo": before}
+        yield {
+            "bin": bin_dir,
+            "layout": layout,
+            "stack": stack,
+            "cli": cli,
+            "state": state,
+            "repo": before,
+            "route": route,
+        }
     finally:
         cluster.down(layout)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def pulumi(env: dict[str, Any], *args: str) -> deploy.Outcome:
@@ -130,6 +160,39 @@ def test_1_pulumi_up_succeeds(env: dict[str, Any]) -> None:
     # What it created, not what it patched (NodePatch: the nodes are the cluster's, they stay).
     created = [o for o in objects if not o["type"].endswith("Patch")]
     env["objects"] = [(o["outputs"]["apiVersion"], o["outputs"]["kind"], o["outputs"]["metadata"]) for o in created]
+
+
+def _ready(kind: str, obj: dict[str, Any]) -> bool:
+    st, want = obj.get("status", {}), obj["spec"].get("replicas", 1)
+    if kind == "daemonsets":
+        return bool(st.get("desiredNumberScheduled")) and st.get("numberReady") == st["desiredNumberScheduled"]
+    return st.get("readyReplicas", 0) == want and st.get("updatedReplicas", 0) == want
+
+
+def test_1b_every_upstream_workload_is_ready_and_every_crd_established(env: dict[str, Any]) -> None:
+    """What `pulumi up` waited for, read back from the API server: every rollout done, every CRD served,
+    and no pod refused by Pod Security admission (a refused pod is a rollout that never finishes)."""
+    if not env["route"].installs_upstream:
+        pytest.skip("no mirror here: only the upstream CRDs were installed")
+    crds = get(env, "crd")["items"]
+    pending = [
+        c["metadata"]["name"]
+        for c in crds
+        if not any(x["type"] == "Established" and x["status"] == "True" for x in c["status"].get("conditions", []))
+    ]
+    assert not pending, f"CRDs not Established: {pending}"
+    workloads: dict[str, int] = {}
+    for kind in ("deployments", "daemonsets", "statefulsets"):
+        items = get(env, kind, "-A")["items"]
+        workloads[kind] = len(items)
+        late = [f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in items if not _ready(kind, o)]
+        assert not late, f"{kind} not Ready: {late}"
+    print(f"{len(crds)} CRDs Established; Ready: {workloads}")
+    # The upstreams' controllers: GPU Operator, Kueue, Prometheus, Kubeflow (cert-manager, Istio, ...).
+    assert workloads["deployments"] >= 30 and workloads["daemonsets"] >= 2, workloads
+    events = get(env, "events", "-A", "--field-selector", "reason=FailedCreate")["items"]
+    refused = [e["message"] for e in events if "PodSecurity" in e.get("message", "")]
+    assert not refused, refused
 
 
 def test_2_second_up_changes_nothing(env: dict[str, Any]) -> None:

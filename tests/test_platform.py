@@ -215,7 +215,16 @@ def test_a_half_mirror_is_refused() -> None:
     assert "upstream.manifests_mirror" in str(info.value) and "To fix" in str(info.value)
 
 
-@pytest.mark.parametrize("bad", ["registry.corp/aistack", "relative/dir", "https://charts.example"])
+def test_helm_repository_mirror_names_each_chart_in_its_index() -> None:
+    values = stack_values("local")
+    values["upstream"] = {"charts_mirror": "http://127.0.0.1:8879/charts/", "manifests_mirror": "/srv/mirror"}
+    charts = {c.name: c.inputs for c in of_type(plan_values(values), CHART)}
+    kueue = charts["aistack-platform-scheduling-kueue"]
+    assert (kueue["chart"], kueue["version"]) == ("kueue", "0.19.2")
+    assert kueue["repositoryOpts"]["repo"] == "http://127.0.0.1:8879/charts"
+
+
+@pytest.mark.parametrize("bad", ["registry.corp/aistack", "relative/dir", "ftp://charts.example"])
 def test_mirror_must_be_oci_or_absolute(bad: str) -> None:
     values = stack_values("local")
     values["upstream"] = {"charts_mirror": bad}

@@ -32,7 +32,11 @@ def test_tree_is_well_formed(name: str) -> None:
         assert r.name.startswith(f"{parent.name}-"), f"child {r.name} is not named {parent.name}-<role>"
         if not r.custom:
             # Our components, or the upstream installers (Helm v4 charts, kustomizations) they wrap.
-            upstream = r.type in ("kubernetes:helm.sh/v4:Chart", "kubernetes:kustomize/v2:Directory")
+            upstream = r.type in (
+                "kubernetes:helm.sh/v4:Chart",
+                "kubernetes:kustomize/v2:Directory",
+                "kubernetes:yaml/v2:ConfigFile",
+            )
             assert r.type.startswith("aistack:index:") or upstream, r.type
 
 
@@ -42,7 +46,15 @@ def test_onprem_platform_uses_the_target_provider() -> None:
     assert len(providers) == 1
     assert providers[0].inputs["kubeconfig"].endswith(".cache/aistack/local/kubeconfig")
     namespaces = {r.inputs["metadata"]["name"] for r in p.resources if r.type == "kubernetes:core/v1:Namespace"}
-    assert namespaces == {"alpha", "beta", "gpu-operator", "kueue-system", "monitoring"}
+    assert namespaces == {
+        "alpha",
+        "beta",
+        "gpu-operator",
+        "kueue-system",
+        "monitoring",
+        "metallb-system",
+        "object-store",
+    }
 
 
 def test_team_namespaces_are_retained_under_data_protection() -> None:

@@ -65,3 +65,36 @@ def test_a_manifest_tree_without_the_kustomization_is_missing(tmp_path: Path) ->
     missing = {r["name"] for r in json.loads(result.stdout) if r["in_mirror"] == "missing"}
     assert {"profiles", "trainer"} <= missing, missing
     assert "gpu-operator" not in missing
+
+
+JOBSET = "https://github.com/kubernetes-sigs/jobset/releases/download/v0.10.1/manifests.yaml"
+
+
+def test_each_remote_reference_of_the_kubeflow_components_is_listed(tmp_path: Path) -> None:
+    stack = _stack_with_mirror(tmp_path, "local", MIRROR, MIRROR)
+    result = run_aistack("upstreams", str(stack), "--json")
+    assert result.returncode == 0, result.stderr
+    remote = {r["source"]: r for r in json.loads(result.stdout) if r["kind"] == "remote"}
+    jobset = remote[JOBSET]
+    assert jobset["name"] == "trainer" and jobset["in_mirror"] == "ok" and jobset["version"] == "v0.10.1"
+    assert jobset["mirror_as"] == "remote/github.com/kubernetes-sigs/jobset/releases/download/v0.10.1/manifests.yaml"
+    assert jobset["from"] == f"{MIRROR}/{jobset['mirror_as']}"
+    assert jobset["referenced_by"].endswith("applications/trainer/upstream/third-party/jobset/kustomization.yaml")
+    argo = [r for url, r in remote.items() if "argoproj/argo-workflows" in url]
+    assert argo and {r["name"] for r in argo} == {"pipelines"}
+    assert all(r["mirror_as"].startswith("remote/github.com/argoproj/argo-workflows@v3.7.3/manifests/") for r in argo)
+
+
+def test_a_missing_remote_copy_is_named_with_the_fix(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    (manifests / "remote" / "github.com" / "kubernetes-sigs").mkdir(parents=True)
+    (manifests / "kubeflow-manifests-26.03").symlink_to(MIRROR / "kubeflow-manifests-26.03")
+    (manifests / "local-path-storage-v0.0.37.yaml").symlink_to(MIRROR / "local-path-storage-v0.0.37.yaml")
+    (manifests / "remote" / "github.com" / "argoproj").symlink_to(MIRROR / "remote" / "github.com" / "argoproj")
+    stack = _stack_with_mirror(tmp_path, "local", MIRROR, manifests)
+    result = run_aistack("upstreams", str(stack))
+    assert result.returncode == 1
+    assert f"missing from the mirror: trainer remote reference {JOBSET}" in result.stderr
+    assert "third-party/jobset/kustomization.yaml" in result.stderr and "To fix:" in result.stderr
+    listed = json.loads(run_aistack("upstreams", str(stack), "--json").stdout)
+    assert [r["source"] for r in listed if r["in_mirror"] != "ok"] == [JOBSET]

@@ -40,20 +40,31 @@ def tools_bin() -> Path:
 def up(
     stack: Annotated[str, typer.Option("--stack", help="Stack whose nodes to simulate.")] = "local",
 ) -> None:
-    """Start the cluster (idempotent), install the upstream CRDs and create the stack's fake nodes."""
-    from ..local import cluster, seed
+    """Start the cluster (idempotent), create the stack's fake nodes and choose where the upstreams come
+    from (a mirror, the public repositories, or their CRDs only, installed here); one line says which."""
+    from ..local import cluster, seed, upstream
 
     spec = load_or_exit(stack).spec
+    try:
+        route = upstream.decide(spec)
+    except ValueError as e:
+        err.print(str(e))
+        raise typer.Exit(EXIT_INVALID) from None
+    console.print(route.why, soft_wrap=True)
     phases: list[tuple[str, float]] = []
     t0 = time.monotonic()
     with err.status("starting etcd and the control plane..."):
         layout = cluster.up(tools_bin(), on_step=lambda name, s: phases.append((name, s)))
+    upstream.record(route, layout.root)
     t1 = time.monotonic()
-    with err.status("installing CRDs and fake nodes..."):
-        crds = seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+    with err.status("creating fake nodes..."):
+        crds = 0
+        if not (route.installs_upstream and spec.upstream.install):
+            # Nothing installs the upstreams: their CRDs, so aistack's own custom resources apply.
+            crds = seed.apply(layout.kubeconfig, list(seed.crd_documents()))
         nodes = seed.fake_nodes(spec)
         seed.apply(layout.kubeconfig, nodes)
-    phases.append(("CRDs and nodes", time.monotonic() - t1))
+    phases.append(("CRDs and nodes" if crds else "nodes", time.monotonic() - t1))
     table = Table(title="local cluster", title_justify="left")
     table.add_column("phase")
     table.add_column("seconds", justify="right")
@@ -61,7 +72,11 @@ def up(
         table.add_row(name, f"{seconds:.1f}")
     table.add_row("total", f"{time.monotonic() - t0:.1f}")
     console.print(table)
-    console.print(f"{crds} CRDs, {len(nodes)} nodes; kubeconfig: {layout.kubeconfig}")
+    console.print(
+        f"{crds} CRDs, {len(nodes)} nodes; kubeconfig: {layout.kubeconfig}"
+        if crds
+        else f"{len(nodes)} nodes; kubeconfig: {layout.kubeconfig}"
+    )
 
 
 @app.command("down")
@@ -109,10 +124,18 @@ def _program() -> None:
     main()
 
 
+def _upstream() -> dict[str, Any] | None:
+    """The upstream section `aistack local up` chose for this cluster (None: the stack's own)."""
+    from ..local import upstream
+
+    route = upstream.recorded()
+    return route.overrides() if route is not None else None
+
+
 def _engine(stack: str) -> Any:
     from ..local import deploy  # Pulumi's Automation API: only the commands that run the engine load it
 
-    return deploy.select(stack, tools_bin(), _program)
+    return deploy.select(stack, tools_bin(), _program, upstream=_upstream())
 
 
 def _route(verb: str, stack: str) -> Any:
@@ -125,7 +148,7 @@ def _route(verb: str, stack: str) -> Any:
     console.print(deploy.route_line(verb, host), soft_wrap=True)  # one line, whatever the width
     if host is None:
         return None
-    cli = deploy.Cli.for_stack(stack, bin_dir)
+    cli = deploy.Cli.for_stack(stack, bin_dir, upstream=_upstream())
     try:
         cli.ensure_stack()
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:

@@ -34,6 +34,49 @@ def mirror_status(kind: str, where: str) -> str:
     return "ok" if found else "missing"
 
 
+def remote_rows(mirror: Path, tree: str, paths: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """One row per internet reference the components' kustomizations make (each URL once, named by the
+    components that pull it in), and whether the directory mirror holds its copy under remote/. A tree
+    the mirror lacks gives none: its own rows say it is missing."""
+    from components import kustomize_mirror
+
+    if not (mirror / tree).is_dir():
+        return []
+    rows: dict[str, dict[str, str]] = {}
+    pulled_by: dict[str, list[str]] = {}
+    for name, path in paths:
+        found = kustomize_mirror.closure(mirror, tree, path)
+        found_rows = [
+            {
+                "version": ref.remote.version,
+                "from": str(ref.expected),
+                "mirror_as": ref.remote.path.as_posix(),
+                "source": ref.remote.url,
+                "referenced_by": str(ref.kustomization.relative_to(found.mirror_root)),
+                "in_mirror": "ok" if ref.present else "missing",
+            }
+            for ref in found.remotes
+        ]
+        found_rows += [
+            {
+                "version": "-",
+                "from": problem.url,
+                "mirror_as": "(none: cannot be served offline)",
+                "source": problem.url,
+                "referenced_by": str(problem.kustomization.relative_to(found.mirror_root)),
+                "in_mirror": "missing",
+                "problem": problem.message,
+            }
+            for problem in found.problems
+        ]
+        for row in found_rows:
+            rows.setdefault(row["source"], row)
+            names = pulled_by.setdefault(row["source"], [])
+            if name not in names:
+                names.append(name)
+    return [{"name": ", ".join(pulled_by[url]), "kind": "remote", **row} for url, row in rows.items()]
+
+
 def upstreams(
     stack: Annotated[str | None, typer.Argument(help="Stack whose sources to resolve (mirror included).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -78,13 +121,15 @@ def upstreams(
                 "name": name if kubeflow_paths else MANIFESTS,
                 "kind": u.kind,
                 "version": u.version if not kubeflow_paths else f"{u.version} ({(u.ref or '')[:12]})",
-                "from": manifest_directory(MANIFESTS, path, upstream),
+                "from": manifest_directory(MANIFESTS, path, upstream, offline=False),
                 "mirror_as": f"{u.mirror_name}/{path}".rstrip("/"),
                 "source": u.source,
             }
         )
     for r in rows:
         r["in_mirror"] = mirror_status(r["kind"], r["from"])
+    if upstream.manifests_mirror is not None:
+        rows += remote_rows(Path(upstream.manifests_mirror), u.mirror_name, kubeflow_paths)
     missing = [r for r in rows if r["in_mirror"] == "missing"]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -102,11 +147,22 @@ def upstreams(
         console.print("upstream.install is false: this stack installs none of these; they must be present already.")
     if missing:
         for r in missing:
-            err.print(f"missing from the mirror: {r['name']} {r['version']} at {r['from']}", soft_wrap=True)
+            if r["kind"] == "remote" and "problem" in r:
+                err.print(f"missing from the mirror: {r['name']}: {r['problem']}", soft_wrap=True)
+            elif r["kind"] == "remote":
+                err.print(
+                    f"missing from the mirror: {r['name']} remote reference {r['source']} (in {r['referenced_by']}) "
+                    f"at {r['from']}",
+                    soft_wrap=True,
+                )
+            else:
+                err.print(f"missing from the mirror: {r['name']} {r['version']} at {r['from']}", soft_wrap=True)
         err.print(
             f"{len(missing)} piece(s) missing. To fix: copy each into the mirror under the name in 'mirror as' "
             "(charts as `helm pull` delivers them: <chart>-<version>.tgz; manifest trees unpacked at the pinned "
-            "commit), or point upstream.charts_mirror / manifests_mirror at the directory that holds them.",
+            "commit; remote references as the mirror's remote/ rule says: https://github.com/ORG/REPO//PATH?ref=REF "
+            "at remote/github.com/ORG/REPO@REF/PATH, a release asset at its URL's path under remote/github.com/), "
+            "or point upstream.charts_mirror / manifests_mirror at the directory that holds them.",
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_FOUND)

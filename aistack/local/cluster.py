@@ -1,5 +1,7 @@
 """The local simulated GPU cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 and KWOK on loopback, with generated certificates, and fake nodes shaped like the `local` stack.
+Beside them runs the simulated volume provisioner (aistack/local/provisioner.py, a Python host
+process): no CSI driver or provisioner pod can run here, so it gives Pending claims their volumes.
 
 Processes are started detached and remembered by pid (with the binary they run), so `down`
 stops exactly what `up` started. Everything lives under one state directory.
@@ -15,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -26,6 +29,9 @@ import yaml
 
 STATE_DIR = Path(os.environ.get("AISTACK_LOCAL_DIR", "~/.cache/aistack/local")).expanduser()
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Host processes `up` always starts (Python, not tool binaries): volumes for claims.
+HOST_PROCESSES = ("provisioner",)
+PROVISIONER_MODULE = "aistack.local.provisioner"
 # Started when its binary is in the tool set: admits Jobs by queue, so e2e sees real admission.
 OPTIONAL = ("kueue",)
 KUEUE_NAMESPACE = "kueue-system"
@@ -34,6 +40,10 @@ KUEUE_NAMESPACE = "kueue-system"
 KUEUE_METRICS_CERTS = Path("/etc/kueue/metrics/certs")
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SERVICE_RANGE = "10.96.0.0/16"
+# Pod IPs KWOK hands out (nodes have no podCIDR). Its default is 10.0.0.0/24, and its pool counts on
+# past the /24 rather than failing, so a few hundred pods would leave the range: give it room.
+POD_RANGE = "10.244.0.0/16"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -269,16 +279,31 @@ def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> di
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
             "--node-ip=127.0.0.1",
             f"--server-address=127.0.0.1:{ports['kwok']}",
+            f"--cidr={POD_RANGE}",
         ],
     }
 
 
-def _alive(pid: int, binary: str) -> bool:
+def provisioner_argv(layout: Layout) -> list[str]:
+    """The simulated volume provisioner, run by this interpreter: volumes under the state directory."""
+    return [
+        sys.executable,
+        "-m",
+        PROVISIONER_MODULE,
+        f"--kubeconfig={layout.kubeconfig}",
+        f"--volumes={layout.root / 'volumes'}",
+    ]
+
+
+def _alive(pid: int, binary: str, module: str | None = None) -> bool:
+    """Whether ``pid`` still runs ``binary`` (and, for an interpreter, ``-m module``): a reused pid is not ours."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
         return False
-    return cmdline == binary
+    if module is not None and module not in argv:
+        return False
+    return argv[0] == binary
 
 
 def running(layout: Layout) -> dict[str, int]:
@@ -286,7 +311,7 @@ def running(layout: Layout) -> dict[str, int]:
     if not layout.pids.exists():
         return {}
     recorded = json.loads(layout.pids.read_text())
-    return {c: p["pid"] for c, p in recorded.items() if _alive(p["pid"], p["binary"])}
+    return {c: p["pid"] for c, p in recorded.items() if _alive(p["pid"], p["binary"], p.get("module"))}
 
 
 def _start(layout: Layout, component: str, argv: list[str], env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -335,6 +360,7 @@ def up(bin_dir: Path, layout: Layout | None = None, on_step: Callable[[str, floa
     """Start the control plane (idempotent: a running cluster is left as it is)."""
     layout = layout or Layout(STATE_DIR)
     if set(COMPONENTS) <= set(running(layout)):
+        start_provisioner(layout)  # a cluster started before it existed, or after it was stopped
         return layout
     down(layout)  # a partial cluster from an interrupted run
     missing = [c for c in COMPONENTS if not (bin_dir / c).exists()]
@@ -365,7 +391,21 @@ def up(bin_dir: Path, layout: Layout | None = None, on_step: Callable[[str, floa
         started[component] = _start(layout, component, argv[component])
         record()
     (layout.root / "ports.json").write_text(json.dumps(ports))
+    start_provisioner(layout)
     return layout
+
+
+def start_provisioner(layout: Layout) -> bool:
+    """Start the simulated volume provisioner (recorded in pids.json, so `down` stops it); False when it runs."""
+    if "provisioner" in running(layout):
+        return False
+    started = json.loads(layout.pids.read_text()) if layout.pids.exists() else {}
+    # The interpreter that runs aistack can import it; PYTHONPATH covers a checkout that is not installed.
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    record = _start(layout, "provisioner", provisioner_argv(layout), {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"})
+    started["provisioner"] = {**record, "module": PROVISIONER_MODULE}
+    layout.pids.write_text(json.dumps(started, indent=2))
+    return True
 
 
 def start_kueue(bin_dir: Path, layout: Layout) -> bool:
@@ -414,6 +454,6 @@ def status(layout: Layout | None = None) -> dict[str, Any]:
     return {
         "state_dir": str(layout.root),
         "kubeconfig": str(layout.kubeconfig) if layout.kubeconfig.exists() else None,
-        "components": {c: alive.get(c) for c in (*COMPONENTS, *OPTIONAL)},
+        "components": {c: alive.get(c) for c in (*COMPONENTS, *HOST_PROCESSES, *OPTIONAL)},
         "api_ready": ready,
     }

@@ -92,11 +92,17 @@ def work_dir(state: Path = STATE_DIR) -> Path:
 
 
 def prepare(
-    stack: str, *, state: Path = STATE_DIR, kubeconfig: Path | None = None, stacks_dir: Path = REPO / "stacks"
+    stack: str,
+    *,
+    state: Path = STATE_DIR,
+    kubeconfig: Path | None = None,
+    stacks_dir: Path = REPO / "stacks",
+    upstream: dict[str, Any] | None = None,
 ) -> Path:
     """The private work directory's copy of the stack's config, rewritten from stacks/ on every call
-    (an edit there takes effect), ``kubeconfig`` re-pointing its cluster. A salt the engine wrote into
-    an earlier copy is kept when the repository's file has none. Returns the copy's path."""
+    (an edit there takes effect), ``kubeconfig`` re-pointing its cluster and ``upstream`` replacing its
+    ``aistack:upstream`` (the mirror the local demo found). A salt the engine wrote into an earlier copy
+    is kept when the repository's file has none. Returns the copy's path."""
     work = work_dir(state)
     work.mkdir(parents=True, exist_ok=True)
     (state / "backend").mkdir(parents=True, exist_ok=True)
@@ -107,6 +113,8 @@ def prepare(
     doc = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text())
     if kubeconfig is not None:
         doc["config"].setdefault("aistack:cluster", {})["kubeconfig"] = str(kubeconfig)
+    if upstream is not None:
+        doc["config"]["aistack:upstream"] = upstream
     if "encryptionsalt" not in doc and target.exists():
         salt = (yaml.safe_load(target.read_text()) or {}).get("encryptionsalt")
         if salt:
@@ -115,10 +123,18 @@ def prepare(
     return target
 
 
-def cli_config_problem(stack: str, *, kubeconfig: Path | None = None, stacks_dir: Path = REPO / "stacks") -> str | None:
+def cli_config_problem(
+    stack: str,
+    *,
+    kubeconfig: Path | None = None,
+    stacks_dir: Path = REPO / "stacks",
+    upstream: dict[str, Any] | None = None,
+) -> str | None:
     """None when `pulumi … -s STACK` in the project directory can read stacks/ as committed; else why
     not (then the CLI reads the private copy through `--config-file`)."""
     doc = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text())
+    if upstream is not None and upstream != doc.get("config", {}).get("aistack:upstream"):
+        return f"its upstream section becomes {upstream}"
     if "encryptionsalt" not in doc:
         return "it has no encryptionsalt: the engine would write one into the repository"
     named = (doc.get("config", {}).get("aistack:cluster") or {}).get("kubeconfig")
@@ -162,9 +178,11 @@ class Cli:
         state: Path = STATE_DIR,
         kubeconfig: Path | None = None,
         stacks_dir: Path = REPO / "stacks",
+        upstream: dict[str, Any] | None = None,
     ) -> Cli:
-        copy = prepare(stack, state=state, kubeconfig=kubeconfig, stacks_dir=stacks_dir)
-        committed = cli_config_problem(stack, kubeconfig=kubeconfig, stacks_dir=stacks_dir) is None
+        copy = prepare(stack, state=state, kubeconfig=kubeconfig, stacks_dir=stacks_dir, upstream=upstream)
+        problem = cli_config_problem(stack, kubeconfig=kubeconfig, stacks_dir=stacks_dir, upstream=upstream)
+        committed = problem is None
         return cls(stack, bin_dir, state, None if committed else copy, stacks_dir.parent)
 
     def env(self) -> dict[str, str]:
@@ -256,12 +274,13 @@ def select(
     state: Path = STATE_DIR,
     kubeconfig: Path | None = None,
     stacks_dir: Path = REPO / "stacks",
+    upstream: dict[str, Any] | None = None,
 ) -> auto.Stack:
     """The stack in the local file backend under ``state`` (inline program);
-    ``kubeconfig`` re-points its cluster."""
+    ``kubeconfig`` re-points its cluster, ``upstream`` replaces its upstream section."""
     from pulumi import automation as auto  # the engine's client: only the commands that run it load it
 
-    prepare(stack, state=state, kubeconfig=kubeconfig, stacks_dir=stacks_dir)
+    prepare(stack, state=state, kubeconfig=kubeconfig, stacks_dir=stacks_dir, upstream=upstream)
     settings = auto.ProjectSettings(name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend_url(state)))
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(work_dir(state)),

@@ -20,10 +20,25 @@ from components.spec import StackSpec
 from .cluster import FAKE_NODE_ANNOTATION
 
 CRDS = Path(__file__).resolve().parents[2] / "components" / "crds"
-# Simulated hardware: an 8-GPU HGX/DGX-class server (2 sockets × 56 cores, 2 TiB) and a small system node.
+# Simulated hardware: an 8-GPU HGX/DGX-class server (2 sockets × 56 cores, 2 TiB) per GPU node name.
 GPU_NODE = {"cpu": "112", "memory": "2Ti", "pods": "110", "ephemeral-storage": "3Ti"}
+# The system pool: everything that is not a GPU workload (the GPU nodes carry the pool's NoSchedule taint).
+# Sized from what the `local` stack installs, rendered offline from ../shared/mirror (`helm template` of the
+# pinned charts with the values aistack passes, `kubectl kustomize` of the Kubeflow paths it applies):
+# 54 pods of Deployments, StatefulSets and Jobs (6 of them Helm hook Jobs) requesting 2.8 CPU and 6.8 GiB,
+# plus 6 DaemonSet pods on every node (0.14 CPU, 0.22 GiB). 35 of the 54 and 3 of the 6 request nothing
+# (most of Kubeflow, cert-manager, MetalLB, SeaweedFS, the Prometheus operator, Grafana), and operators
+# add pods no render shows (Prometheus, Alertmanager, the Pipelines pods in each team's profile, ~6).
+# Counting 0.1 CPU / 256 MiB for every pod without requests and 1 CPU / 3 GiB for the operators' pods,
+# the platform takes ~7 CPU, ~18 GiB and ~60 pods, plus ~0.45 CPU, ~1 GiB and 6 pods per node.
+# On one 16 CPU / 64 GiB / 110-pod node that is ~60% of its pods and ~50% of its CPU, with no room for
+# CPU-only team work (notebooks, pipeline steps, which run beside the platform). Three nodes of that
+# common shape (kubelet's default of 110 pods each) give 48 CPU, 192 GiB and 330 pods, of which the
+# platform uses ~18% of the CPU, ~11% of the memory and ~24% of the pods (its 18 DaemonSet pods
+# included); three also let spread and anti-affinity rules behave as on a real HA system pool.
 SYSTEM_NODE = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "200Gi"}
-SYSTEM_NODE_NAME = "system-node-0"
+SYSTEM_NODE_COUNT = 3
+SYSTEM_NODE_NAME = "system-node-0"  # the first; the others are system-node-1, system-node-2
 
 
 def node(name: str, capacity: dict[str, str], labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -47,8 +62,8 @@ def node(name: str, capacity: dict[str, str], labels: dict[str, str] | None = No
 
 
 def fake_nodes(spec: StackSpec) -> list[dict[str, Any]]:
-    """A system node, and every named node of the stack's pools with its accelerators as capacity."""
-    nodes = [node(SYSTEM_NODE_NAME, SYSTEM_NODE)]
+    """The system nodes, and every named node of the stack's pools with its accelerators as capacity."""
+    nodes = [node(f"system-node-{i}", SYSTEM_NODE) for i in range(SYSTEM_NODE_COUNT)]
     for pool_spec, pool in zip(spec.accelerator_pools, accelerator_inventory(spec), strict=True):
         for name in pool_spec.nodes:
             nodes.append(node(name, {**GPU_NODE, pool.resource_name: str(pool.units_per_node)}))

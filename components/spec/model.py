@@ -96,6 +96,13 @@ class ClusterSpec(_Model):
         "Default: the ambient KUBECONFIG.",
     )
     context: str | None = Field(default=None, description="onprem only: kubeconfig context. Default: current.")
+    simulated: StrictBool = Field(
+        default=False,
+        description="onprem only: the cluster runs no containers (aistack's local KWOK cluster). Webhooks, "
+        "CRD conversion webhooks and aggregated APIs that a pod would serve are neutralised there, each "
+        "listed with its reason in components/simulated.py; a real cluster gets every upstream unchanged. "
+        "Default: false. replaces: no (those objects are updated in place).",
+    )
 
 
 class Sharing(_Model):
@@ -368,11 +375,12 @@ class KubeflowSpec(_Model):
 
 
 def _mirror(value: str) -> str:
-    if value.startswith("oci://") or value.startswith("/"):
+    if value.startswith(("oci://", "http://", "https://", "/")):
         return value.rstrip("/")
     raise ValueError(
-        f"'{value}' is neither oci://host/path nor an absolute directory path; "
-        "write it like oci://registry.example.com/aistack or /srv/aistack-mirror/charts"
+        f"'{value}' is neither oci://host/path, a Helm repository URL (http(s)://…) nor an absolute directory "
+        "path; write it like oci://registry.example.com/aistack, https://charts.example.com/aistack or "
+        "/srv/aistack-mirror/charts"
     )
 
 
@@ -392,8 +400,10 @@ class UpstreamSpec(_Model):
     charts_mirror: Annotated[str, AfterValidator(_mirror)] | None = Field(
         default=None,
         description="Air-gapped: take every chart from here instead of upstream: an OCI registry path "
-        "(oci://registry.example.com/aistack, holding <chart>:<version>) or a directory of "
-        "<chart>-<version>.tgz files. Default: the upstream repositories (see `aistack upstreams`).",
+        "(oci://registry.example.com/aistack, holding <chart>:<version>), a Helm chart repository "
+        "(https://charts.example.com/aistack, serving index.yaml) or a directory of <chart>-<version>.tgz "
+        "files. Default: the upstream repositories (see `aistack upstreams`). Changing it re-renders the "
+        "charts; objects whose content is unchanged are not replaced.",
     )
     manifests_mirror: Annotated[str, AfterValidator(_directory)] | None = Field(
         default=None,

@@ -114,8 +114,8 @@ def zones_in_region(spec: StackSpec) -> Iterator[SpecIssue]:
 @rule
 def target_specific_fields(spec: StackSpec) -> Iterator[SpecIssue]:
     if spec.target != "onprem":
-        for field in ("kubeconfig", "context"):
-            if getattr(spec.cluster, field) is not None:
+        for field in ("kubeconfig", "context", "simulated"):
+            if getattr(spec.cluster, field) not in (None, False):
                 yield SpecIssue(
                     join_path("cluster", field),
                     f"only the onprem target connects to an existing cluster; target is {spec.target}.",
