@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
+from .engine import under_mocks
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
 from .spec.loader import (
     ALERT_CREDENTIALS_KEY,
@@ -17,7 +18,6 @@ from .spec.loader import (
     alert_credentials_from_engine,
     credential_issues,
 )
-from .engine import under_mocks
 from .stack import AiStack
 
 

@@ -5,12 +5,13 @@ In such a cluster a real kube-apiserver, controller-manager and scheduler run, b
 every pod is reported Running and Ready (with a fake IP), none ever listens. Three kinds of object make
 the API server call a pod, so they can never work there, and most of them break the install itself:
 
-- **admission webhooks served by a Service** (``clientConfig.service``): each call goes to a fake pod IP
-  and times out; with ``failurePolicy: Fail`` every write the webhook matches is rejected (aistack's own
-  ClusterQueues and IPAddressPools, Kubeflow's ClusterTrainingRuntimes and Certificates, every pod in
-  an Istio-injected namespace), with ``Ignore`` every such write waits out the timeout first. They are
-  kept as objects (a transform cannot drop a resource) with only the webhooks that call a URL, which
-  is ``webhooks: []`` for every upstream here. An empty configuration is valid and matches nothing.
+- **admission webhooks served by a Service** (``clientConfig.service``): nothing listens behind the
+  Service, so each call fails, often only after its timeout; with ``failurePolicy: Fail`` every write
+  the webhook matches is rejected (aistack's own ClusterQueues and IPAddressPools, Kubeflow's
+  ClusterTrainingRuntimes and Certificates, every pod in an Istio-injected namespace), with ``Ignore``
+  every such write waits out the timeout first. They are kept as objects (a transform cannot drop a
+  resource) with only the webhooks that call a URL, which is ``webhooks: []`` for every upstream here.
+  An empty configuration is valid and matches nothing.
 - **CRD conversion webhooks** (``spec.conversion.strategy: Webhook``): reading or writing a version other
   than the stored one fails. They become ``strategy: None`` (the API server rewrites ``apiVersion`` only):
   aistack writes each of these kinds at its storage version (Kueue's v1beta2), so no field is lost.
@@ -18,8 +19,13 @@ the API server call a pod, so they can never work there, and most of them break 
   group as failed, and the namespace controller then leaves every namespace it deletes in Terminating
   (``NamespaceDeletionDiscoveryFailure``), which hangs ``pulumi destroy``. They become *local* APIServices
   (no ``service``, ``caBundle`` or ``insecureSkipTLSVerify``, as the API server requires of local ones):
-  Available at once, and, as no local handler serves the group, absent from discovery; requests to the
-  group get 404 instead of 503. The object keeps its name, so a real install later updates it in place.
+  always Available, and absent from aggregated discovery (kube-aggregator takes a local APIService's
+  resources from the API server's own handlers, which do not serve the group), the discovery that
+  the controller-manager, kubectl and client-go use by default. A legacy-discovery client still sees
+  the group listed and gets 404 for it, and requests to the group get 404 instead of 503. (Checked on
+  kube-apiserver 1.34: namespaces delete in seconds; with the remote APIService they stay Terminating.
+  An APIService updated in place from remote to local keeps its stale discovery entry until the API
+  server restarts or the object is recreated; a simulated stack creates it local from the start.)
 
 Each neutralised object is annotated ``aistack.io/simulated`` with what was changed and why.
 :data:`OMITTED` lists every such object of the upstreams aistack installs, with the reason per
@@ -91,10 +97,6 @@ _METALLB = (
     "MetalLB's webhooks (served by the controller) validate its custom resources, failurePolicy Fail: "
     "aistack's IPAddressPool and L2Advertisement would be rejected."
 )
-_KPS = (
-    "prometheus-operator's webhooks for PrometheusRules and AlertmanagerConfigs, failurePolicy Ignore: "
-    "each write (aistack's alert rules) would wait out the timeout on a fake pod IP first."
-)
 _CERT_MANAGER = (
     "cert-manager's webhook, failurePolicy Fail on every cert-manager.io object: the Certificates and "
     "Issuers of admission-webhook, pipelines and pvcviewer, and the ClusterIssuer, would be rejected."
@@ -143,8 +145,6 @@ OMITTED: tuple[Omitted, ...] = (
         "bgppeers.metallb.io",
         "v1beta1 <-> v1beta2 conversion served by the controller. None: aistack writes no BGPPeer.",
     ),
-    Omitted("kube-prometheus-stack", _MWC, "*-admission", _KPS),
-    Omitted("kube-prometheus-stack", _VWC, "*-admission", _KPS),
     Omitted("kubeflow-manifests/cert-manager", _MWC, "cert-manager-webhook", _CERT_MANAGER),
     Omitted("kubeflow-manifests/cert-manager", _VWC, "cert-manager-webhook", _CERT_MANAGER),
     Omitted("kubeflow-manifests/istio", _MWC, "istio-sidecar-injector", _ISTIO_INJECTOR),

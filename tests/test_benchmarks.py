@@ -3,9 +3,12 @@ runs are `make bench`). Their timings are not judged here; only that they run to
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +40,127 @@ def test_apply_smoke() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ratio pulumi/kubectl" in result.stdout
     assert (ROOT / "benchmarks" / "results-apply.json").read_text() == before, "smoke runs write no results"
+
+
+# ------------------------------------------------------------------ benchmarks/apply.py's own logic (no cluster)
+
+SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "plaintext": '"s3cr3t"'}
+
+
+def state_resource(kind_of: str, inputs: dict[str, Any], outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": kind_of, "custom": True, "inputs": inputs, "outputs": outputs or inputs}
+
+
+def test_apply_manifests_are_what_the_provider_applied() -> None:
+    from benchmarks.apply import manifests_from_state
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web",
+            "labels": {"app": "web"},
+            "annotations": {"pulumi.com/skipAwait": "true", "team": "alpha"},
+            "uid": "u",
+            "resourceVersion": "7",
+        },
+        "spec": {"replicas": 2},
+        "status": {"readyReplicas": 2},
+        "__initialApiVersion": "apps/v1",
+    }
+    resources = [
+        {"type": "pulumi:providers:kubernetes", "custom": True, "inputs": {"kubeconfig": "x"}},
+        {"type": "kubernetes:helm.sh/v4:Chart", "custom": False, "inputs": {}},
+        state_resource("kubernetes:helm.sh/v3:Release", {"chart": "x"}),
+        state_resource(
+            "kubernetes:core/v1:Secret",
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {}, "stringData": {"key": SECRET}},
+            {"metadata": {"name": "creds-1a2b", "namespace": "alpha"}},
+        ),
+        state_resource("kubernetes:apps/v1:Deployment", deployment),
+        state_resource(
+            "kubernetes:core/v1:NodePatch",
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "gpu-node-0", "labels": {"pool": "h100"}}},
+            {"metadata": {"name": "gpu-node-0"}, "status": {"capacity": {}}},
+        ),
+    ]
+    found = manifests_from_state(resources)
+    assert [o["kind"] for o in found.objects] == ["Secret", "Deployment"]
+    secret, web = found.objects
+    # The autoname and the defaulted namespace from the outputs; the secret's plaintext.
+    assert secret["metadata"] == {"name": "creds-1a2b", "namespace": "alpha"}
+    assert secret["stringData"] == {"key": "s3cr3t"}
+    assert web == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}, "annotations": {"team": "alpha"}},
+        "spec": {"replicas": 2},
+    }
+    assert found.skip_await == {("Deployment", "", "web")}
+    assert found.patches == [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "gpu-node-0", "labels": {"pool": "h100"}}}
+    ]
+
+
+def test_apply_waits_for_what_the_provider_waits_for() -> None:
+    from benchmarks.apply import Manifests, awaited, is_ready
+
+    manifests = Manifests(
+        objects=[
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "a"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "skip", "namespace": "a"}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"type": "ExternalName"}},
+            {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}},
+        ],
+        skip_await={("Deployment", "a", "skip")},
+    )
+    assert awaited(manifests) == [("Deployment", "a", "d"), ("Job", "default", "j")]
+    live: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"Endpoints": {}, "StorageClass": {}}
+    meta = {"name": "d", "namespace": "a", "generation": 2}
+    rolled = {"observedGeneration": 2, "updatedReplicas": 3, "availableReplicas": 3}
+    assert is_ready("Deployment", {"metadata": meta, "spec": {"replicas": 3}, "status": rolled}, live)
+    stale = {**rolled, "observedGeneration": 1}
+    assert not is_ready("Deployment", {"metadata": meta, "spec": {"replicas": 3}, "status": stale}, live)
+    complete = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert is_ready("Job", {"metadata": {"name": "j"}, "status": complete}, live)
+    assert not is_ready("Job", {"metadata": {"name": "j"}, "status": {}}, live)
+    svc = {"metadata": {"name": "s", "namespace": "a"}, "spec": {"selector": {"app": "s"}, "clusterIP": "10.96.0.9"}}
+    assert not is_ready("Service", svc, live)
+    live["Endpoints"][("a", "s")] = {"subsets": [{"addresses": [{"ip": "10.244.0.3"}]}]}
+    assert is_ready("Service", svc, live)
+    ds = {"observedGeneration": 1, "desiredNumberScheduled": 4, "numberReady": 4, "updatedNumberScheduled": 4}
+    node_agent = {"name": "n", "generation": 1}
+    assert is_ready("DaemonSet", {"metadata": node_agent, "status": ds}, live)
+    assert not is_ready("DaemonSet", {"metadata": node_agent, "status": {**ds, "numberReady": 3}}, live)
+
+
+def test_apply_results_keep_the_other_size(tmp_path: Path) -> None:
+    from benchmarks.apply import GOAL, save
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"objects": 43, "ratio": 3.2}))  # the old one-size layout: dropped
+    save({"size": "full", "ratio_vs_apply": 1.5}, path)
+    save({"size": "small", "ratio_vs_apply": 3.0}, path)
+    save({"size": "full", "ratio_vs_apply": 1.4}, path)
+    data = json.loads(path.read_text())
+    assert data == {
+        "goal_ratio": GOAL,
+        "small": {"size": "small", "ratio_vs_apply": 3.0},
+        "full": {"size": "full", "ratio_vs_apply": 1.4},
+    }
+
+
+def test_apply_reads_the_slowest_steps_from_pulumis_output() -> None:
+    from benchmarks.apply import slowest_steps
+
+    lines = [
+        "Updating (local):",
+        " +  kubernetes:core/v1:Namespace alpha created (0.21s)",
+        "    +  kubernetes:apps/v1:Deployment kueue-controller-manager created (31s)",
+        " +  kubernetes:batch/v1:Job hook creating (2s)",
+    ]
+    assert slowest_steps(lines) == [
+        (31.0, "kubernetes:apps/v1:Deployment kueue-controller-manager"),
+        (0.21, "kubernetes:core/v1:Namespace alpha"),
+    ]

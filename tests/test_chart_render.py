@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import os
 import subprocess
 from functools import cache
@@ -93,6 +94,26 @@ def validate(obj: dict[str, Any], custom: dict[tuple[str, str], Any]) -> None:
         kubernetes_validate.validate(obj, KUBERNETES_MINOR, strict=True)
 
 
+# What the API server checks beyond the schemas (apimachinery's validation): a Service name is a DNS-1035
+# label and a Namespace name a DNS-1123 label (63 characters each); a label value is at most 63
+# characters. A chart's names grow with the release name, so a long one fails only at install time.
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+def name_problems(obj: dict[str, Any]) -> list[str]:
+    meta = obj.get("metadata") or {}
+    name, problems = str(meta.get("name", "")), []
+    pattern = {"Service": DNS_1035, "Namespace": DNS_1123_LABEL}.get(obj["kind"])
+    if pattern is not None and (len(name) > 63 or not pattern.fullmatch(name)):
+        problems.append(f"name '{name}' ({len(name)} characters) is not a DNS label of at most 63")
+    for key, value in (meta.get("labels") or {}).items():
+        if len(str(value)) > 63 or not LABEL_VALUE.fullmatch(str(value)):
+            problems.append(f"label {key}='{value}' is not a label value of at most 63 characters")
+    return problems
+
+
 def rendered(stack: str, tmp: Path) -> dict[str, list[dict[str, Any]]]:
     out = {}
     for name, tgz, values, inputs in charts_of(stack):
@@ -118,6 +139,7 @@ def test_rendered_charts_validate_strictly(stack: str, tmp_path: Path) -> None:
                 problems.append(f"{name}: {where}: {str(exc).splitlines()[0]}")
             except kubernetes_validate.SchemaNotFoundError:
                 problems.append(f"{name}: no schema for {obj['apiVersion']} {obj['kind']} (not built in, no CRD)")
+            problems += [f"{name}: {obj['kind']}: {p}" for p in name_problems(obj)]
     assert not problems, "\n".join(problems)
 
 

@@ -18,9 +18,12 @@ plane, so a Job is admitted by quota and its pod bound to a fake GPU node.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,6 +304,49 @@ def test_3c_refresh_then_up_with_kueue_running_changes_nothing(env: dict[str, An
     assert set(changes) <= {"same"}, changes
 
 
+@contextlib.contextmanager
+def helm_repository(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """The mirror folder served as a Helm HTTP repository on loopback: (its URL, the paths requested)."""
+    requested: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            requested.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_3d_the_same_charts_from_a_helm_http_repository_change_no_object(env: dict[str, Any]) -> None:
+    """The mirror as an HTTP chart repository on loopback (index.yaml): the provider fetches every chart
+    from it, and the objects it renders are the ones the directory mirror gave (only the Chart
+    components' own inputs, where the chart comes from, change)."""
+    if env["cli"] is None or env["route"].kind != "mirror":
+        pytest.skip("the CLI route with a mirror only")
+    with helm_repository(MIRROR) as (url, requested):
+        over = {**env["route"].overrides(), "charts_mirror": url}
+        cli = deploy.Cli.for_stack(
+            "local", env["bin"], state=env["state"], kubeconfig=env["layout"].kubeconfig, upstream=over
+        )
+        outcome = pulumi({**env, "cli": cli}, "up", "--yes", "--skip-preview")
+    changed = {(op, t) for op, t, _ in outcome.steps}
+    assert changed and all(t == "kubernetes:helm.sh/v4:Chart" and op == "update" for op, t in changed), changed
+    fetched = {p.rsplit("/", 1)[-1] for p in requested if p.endswith(".tgz")}
+    charts = {c.split("/")[-1] for _, _, c in outcome.steps}
+    assert "/index.yaml" in requested and len(fetched) == len(charts), (requested, charts)
+    # Back to the directory mirror, as the rest of the module deployed it.
+    pulumi(env, "up", "--yes", "--skip-preview")
+
+
 def test_4_gpu_nodes_carry_the_pool_labels_and_taints(env: dict[str, Any]) -> None:
     for name in ("gpu-node-0", "gpu-node-1"):
         node = get(env, "node", name)
@@ -362,8 +408,17 @@ def test_6_destroy_removes_everything_unprotected(env: dict[str, Any]) -> None:
     for (api_version, kind), wanted in by_kind.items():
         group = api_version.split("/")[0] if "/" in api_version else ""
         resource = f"{kind.lower()}.{group}" if group else kind.lower()
-        live = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in get(env, resource, "-A")["items"]}
+        cmd = [str(env["bin"] / "kubectl"), f"--kubeconfig={env['layout'].kubeconfig}", "get", resource, "-A"]
+        listed = subprocess.run([*cmd, "-o", "json"], capture_output=True, text=True, timeout=60)
+        if listed.returncode != 0 and "doesn't have a resource type" in listed.stderr:
+            continue  # its CRD went with the upstream that brought it: no object of the kind can remain
+        assert listed.returncode == 0, listed.stderr
+        live = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in json.loads(listed.stdout)["items"]}
         assert not wanted & live, f"{kind} left behind: {sorted(wanted & live)}"
+    # Nor anything the upstreams' own objects made: volumes, namespaces.
+    assert not get(env, "pv")["items"], "volumes left behind"
+    left = {n["metadata"]["name"] for n in get(env, "namespace")["items"]}
+    assert left <= {"default", "kube-system", "kube-public", "kube-node-lease"}, left
 
 
 def test_7_the_repository_is_untouched(env: dict[str, Any]) -> None:

@@ -257,6 +257,10 @@ def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> di
             f"--cluster-signing-cert-file={pki / 'ca.crt'}",
             f"--cluster-signing-key-file={pki / 'ca.key'}",
             "--use-service-account-credentials=true",
+            # A fake node is never really gone, but KWOK's lease heartbeats lag on a loaded machine: after the
+            # default 50 s the node lifecycle controller marks the node NotReady and every pod on it Ready=False,
+            # and no kubelet ever sets them Ready again (rollouts and Services then wait forever).
+            "--node-monitor-grace-period=1h",
             "--leader-elect=false",
             "--bind-address=127.0.0.1",
             f"--secure-port={ports['controller-manager']}",
@@ -277,7 +281,10 @@ def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> di
             f"--kubeconfig={kc}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
-            "--node-ip=127.0.0.1",
+            # Not loopback: hostNetwork pods (MetalLB's speaker, frr-k8s, node-exporter) take the node's IP, and
+            # an EndpointSlice may not hold a loopback address, so their Services would never get endpoints.
+            # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never routed, so nothing is ever reached through it.
+            "--node-ip=192.0.2.10",
             f"--server-address=127.0.0.1:{ports['kwok']}",
             f"--cidr={POD_RANGE}",
         ],
@@ -432,11 +439,16 @@ def down(layout: Layout | None = None, timeout: float = 20) -> list[str]:
     """Stop the processes `up` started (by pid, only if they still run the same binary)."""
     layout = layout or Layout(STATE_DIR)
     alive = running(layout)
-    for pid in alive.values():
-        os.killpg(pid, signal.SIGTERM)
+    # Clients first, then the API server, etcd last: an API server whose etcd is gone spends ~20 s
+    # on its shutdown retrying storage, one that still has it exits in about a second.
+    last = ("kube-apiserver", "etcd")
+    phases = [[c for c in alive if c not in last], *([c] for c in last if c in alive)]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running(layout):
-        time.sleep(0.2)
+    for phase in phases:
+        for c in phase:
+            os.killpg(alive[c], signal.SIGTERM)
+        while time.monotonic() < deadline and set(phase) & set(running(layout)):
+            time.sleep(0.1)
     for pid in running(layout).values():
         os.killpg(pid, signal.SIGKILL)
     if layout.pids.exists():

@@ -154,6 +154,7 @@ class Outcome:
     changes: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    steps: list[tuple[str, str, str]] = field(default_factory=list)  # (op, type, urn) of each step but "same"
 
     def tail(self, lines: int = 25) -> str:
         return "\n".join(self.output[-lines:])
@@ -232,9 +233,9 @@ class Cli:
                 if time.monotonic() - t0 > timeout:
                     proc.kill()
             rc = proc.wait()
-        changes = summary_changes(events)
+        changes, steps = summary_changes(events), event_steps(events)
         events.unlink(missing_ok=True)
-        return Outcome(rc, changes, out, time.monotonic() - t0)
+        return Outcome(rc, changes, out, time.monotonic() - t0, steps)
 
     def outputs(self) -> dict[str, Any]:
         """The stack's outputs (`pulumi stack output --json`; secrets stay masked)."""
@@ -247,6 +248,28 @@ class Cli:
             timeout=120,
         )
         return dict(json.loads(result.stdout)) if result.returncode == 0 and result.stdout.strip() else {}
+
+
+def _events(event_log: Path) -> list[dict[str, Any]]:
+    if not event_log.exists():
+        return []
+    found = []
+    for line in event_log.read_text().splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed engine
+    return found
+
+
+def event_steps(event_log: Path) -> list[tuple[str, str, str]]:
+    """(op, type, urn) of every step that changes something, from the engine's event log."""
+    steps = []
+    for event in _events(event_log):
+        meta = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+        if meta and meta.get("op") not in ("same", "read", None):
+            steps.append((str(meta["op"]), str(meta.get("type", "")), str(meta.get("urn", ""))))
+    return steps
 
 
 def summary_changes(event_log: Path) -> dict[str, int]:

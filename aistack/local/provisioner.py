@@ -299,11 +299,15 @@ class Provisioner:
 
         rv: str | None = None
         backoff = 0.5
+        failing = False
         while not self.stop.is_set():
             try:
                 if rv is None:
                     rv = fn(limit=1, **kwargs).metadata.resource_version
                     self.changed.set()  # whatever happened while we were not watching
+                    if failing:
+                        log.info("watch %s: resumed", what)
+                        failing, backoff = False, 0.5
                 w = watch.Watch()  # type: ignore[no-untyped-call]
                 events = w.stream(fn, resource_version=rv, timeout_seconds=WATCH_TIMEOUT_S, **kwargs)  # type: ignore[no-untyped-call]
                 for _ in events:
@@ -312,19 +316,16 @@ class Provisioner:
                         w.stop()  # type: ignore[no-untyped-call]
                         break
                 rv = w.resource_version or rv
-                backoff = 0.5
-            except ApiException as e:
-                if e.status == 410:  # our resource version is too old: list again
+            except Exception as e:  # 410 Gone; connection refused or reset while the API server restarts
+                rv = None  # list again: our resource version may be gone, and events were missed
+                if isinstance(e, ApiException) and e.status == 410:
                     log.info("watch %s: 410 Gone, relisting", what)
-                    rv = None
                     continue
-                log.warning("watch %s: %s; retrying in %.1f s", what, e, backoff)
-                rv = None
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
-            except Exception as e:  # connection refused, reset, timeouts: the API server restarts
-                log.warning("watch %s: %s: %s; retrying in %.1f s", what, type(e).__name__, e, backoff)
-                rv = None
+                # Once per outage at warning level; the retries (every ≤10 s) only at debug.
+                level = logging.DEBUG if failing else logging.WARNING
+                reason = (str(e).splitlines() or [""])[0][:160]
+                log.log(level, "watch %s: %s: %s; retrying in %.1f s", what, type(e).__name__, reason, backoff)
+                failing = True
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -346,10 +347,14 @@ class Provisioner:
             last = time.monotonic()
             try:
                 self.reconcile()
+                if failures:
+                    log.info("reconcile: working again after %d failed attempts", failures)
                 failures = 0
             except Exception as e:
                 failures += 1
-                log.warning("reconcile failed (%s: %s); retrying", type(e).__name__, e)
+                reason = (str(e).splitlines() or [""])[0][:160]
+                level = logging.WARNING if failures == 1 else logging.DEBUG  # once per outage
+                log.log(level, "reconcile failed (%s: %s); retrying", type(e).__name__, reason)
                 time.sleep(min(0.5 * failures, 5.0))
                 self.changed.set()
         self.stop.set()
@@ -373,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings repeat what the watches say
     volumes = (args.volumes or args.kubeconfig.parent / "volumes").resolve()
     volumes.mkdir(parents=True, exist_ok=True)
     prov = Provisioner.from_kubeconfig(args.kubeconfig, volumes)

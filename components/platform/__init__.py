@@ -135,11 +135,22 @@ class Scheduling(_Part):
         handle: TargetHandle,
         namespaces: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
+        monitoring: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """``monitoring``: what brings the Prometheus Operator's CRDs, which the Kueue chart's ServiceMonitor
+        needs when metrics are on (the provider cannot even place an object of an unknown kind)."""
         super().__init__("Scheduling", name, handle, opts)
         ns = self.add(system_namespace(scheduling.NAMESPACE, "restricted", spec))
         self.kueue = install_chart(
-            f"{name}-kueue", "kueue", scheduling.NAMESPACE, scheduling.kueue_values(spec), spec, self.components([ns])
+            f"{name}-kueue",
+            "kueue",
+            scheduling.NAMESPACE,
+            scheduling.kueue_values(spec),
+            spec,
+            self.components([ns, *monitoring]),
+            # The chart's names grow with the release's: from the resource name, its metrics Service would
+            # be 68 characters, over the 63 a Service name may have (the API server refuses it).
+            release="kueue",
         )
         crds = [self.kueue] if self.kueue else []
         self.queues = {}
@@ -260,8 +271,10 @@ class Platform(pulumi.ComponentResource):
         namespaces = self.tenancy.namespaces
         self.storage = Storage(f"{name}-storage", spec, handle, namespaces, mine)
         self.accelerators = AcceleratorEnablement(f"{name}-accelerators", spec, handle, mine)
-        self.scheduling = Scheduling(f"{name}-scheduling", spec, handle, namespaces, mine)
+        # Monitoring first: its chart brings the CRDs of the ServiceMonitors other charts (Kueue) render.
         self.monitoring = Monitoring(f"{name}-monitoring", spec, handle, mine) if spec.monitoring.enabled else None
+        prometheus_crds = [self.monitoring.stack] if self.monitoring and self.monitoring.stack else []
+        self.scheduling = Scheduling(f"{name}-scheduling", spec, handle, namespaces, mine, prometheus_crds)
         self.kubeflow = Kubeflow(f"{name}-kubeflow", spec, handle, namespaces, mine) if spec.kubeflow.enabled else None
         self.register_outputs(
             {

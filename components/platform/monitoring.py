@@ -57,6 +57,11 @@ def prometheus_values(spec: StackSpec, storage: StorageClasses) -> dict[str, Any
             }
         },
         "alertmanager": alertmanager_values(mon.alert_receivers),
+        # The operator's admission webhook gets its certificate from Helm hook Jobs (admission-create/patch),
+        # and Pulumi's Chart v4 renders no hooks (the provider templates with hooks disabled): the operator
+        # would wait forever for the `*-admission` Secret. Without the webhook and its TLS, nothing waits;
+        # PrometheusRules are still checked by the operator when it loads them (and aistack's in tests).
+        "prometheusOperator": {"admissionWebhooks": {"enabled": False}, "tls": {"enabled": False}},
         "grafana": {
             "enabled": True,
             "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "searchNamespace": "ALL"}},
