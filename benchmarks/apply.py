@@ -44,9 +44,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,94 @@ def _condition(obj: dict[str, Any], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
+# ------------------------------------------------------------------ where the CPU goes
+
+
+def cpu_label(argv: list[str]) -> str | None:
+    """Which part of a round a process is, from its command line (None: not one we count)."""
+    if not argv or not argv[0]:
+        return None
+    name = Path(argv[0]).name
+    if name == "pulumi":
+        return "pulumi engine"
+    if name.startswith("pulumi-resource-"):
+        return "kubernetes provider"
+    if name.startswith("pulumi-language-") or any(Path(a).name == deploy.EXEC_SHIM for a in argv[1:2]):
+        return "program (language host)"
+    if name in (*cluster.COMPONENTS, "kubectl"):
+        return name
+    if cluster.PROVISIONER_MODULE in argv:
+        return "provisioner"
+    return None
+
+
+class CpuSampler:
+    """CPU seconds (user + system) of this process's descendants, summed by :func:`cpu_label`, sampled
+    from /proc every ``interval`` (a process's last fraction of a second before it exits is lost).
+    Counts only what this benchmark started: other work on the machine is not in it."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval, self.seen, self.labels = interval, dict[int, float](), dict[int, str]()
+        self.baseline: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> dict[int, float]:
+        stats: dict[int, tuple[int, float]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rfind(")") + 2 :].split()  # after "pid (comm) "
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / self._tick)
+        me, mine = os.getpid(), {}
+        for pid, (ppid, cpu) in stats.items():
+            chain, parent = 0, ppid
+            while parent not in (me, 0, 1) and parent in stats and chain < 64:
+                parent, chain = stats[parent][0], chain + 1
+            if parent == me:
+                mine[pid] = cpu
+        return mine
+
+    def _record(self) -> None:
+        for pid, cpu in self._sample().items():
+            if pid not in self.labels:
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+                except OSError:
+                    continue
+                label = cpu_label(argv)
+                if label is None:
+                    continue
+                self.labels[pid] = label
+            self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._record()
+
+    def __enter__(self) -> CpuSampler:
+        self._record()
+        self.baseline = dict(self.seen)  # what the cluster's processes had used before the timed part
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._record()
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, cpu in self.seen.items():
+            out[self.labels[pid]] = out.get(self.labels[pid], 0.0) + cpu - self.baseline.get(pid, 0.0)
+        return {k: round(v, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 # ------------------------------------------------------------------ what Pulumi applied, as manifests
 
 
@@ -272,6 +361,7 @@ class PulumiRun:
     manifests: Manifests
     resources: int  # everything in the state (components and the provider included)
     slowest: list[tuple[float, str]]  # (seconds, "type name") of the slowest steps, from pulumi's output
+    cpu: dict[str, float]  # CPU seconds by process during `pulumi up` (CpuSampler)
 
 
 @contextlib.contextmanager
@@ -336,7 +426,7 @@ def pulumi_round(bin_dir: Path, size: str, overrides: dict[str, Any] | None, lab
                 cli.ensure_stack()
                 route = "pulumi up (CLI, language host)"
                 progress(f"{label}: pulumi up -s {STACK} --yes --skip-preview")
-                with offline():
+                with offline(), CpuSampler() as cpu:
                     t0 = time.perf_counter()
                     outcome = cli.run("up", "--yes", "--skip-preview", on_line=tick, timeout=PULUMI_TIMEOUT_S)
                     seconds = time.perf_counter() - t0
@@ -359,16 +449,15 @@ def pulumi_round(bin_dir: Path, size: str, overrides: dict[str, Any] | None, lab
                     lines.append(line.rstrip("\n"))
                     tick(line)
 
-                with offline():
+                with offline(), CpuSampler() as cpu:
                     t0 = time.perf_counter()
                     result = stack.up(on_output=collect)
                     seconds = time.perf_counter() - t0
                 changes = {str(k): int(v) for k, v in (result.summary.resource_changes or {}).items()}
             progress(f"{label}: pulumi up {seconds:.1f} s ({changes}); exporting its state")
             resources = export_state(bin_dir, state)
-            return PulumiRun(
-                seconds, route, changes, manifests_from_state(resources), len(resources), slowest_steps(lines)
-            )
+            found = manifests_from_state(resources)
+            return PulumiRun(seconds, route, changes, found, len(resources), slowest_steps(lines), cpu.totals())
         finally:
             cluster.down(layout)
 
@@ -385,6 +474,8 @@ class KubectlRun:
     failed: list[str]  # the errors of the objects no pass could apply
     waited: int
     late: list[str]  # what never became ready (a timed-out wait)
+    cpu_apply: dict[str, float]  # CPU seconds by process during the applies (CpuSampler)
+    cpu_wait: dict[str, float]  # and during the wait after them
 
 
 def _apply(argv: list[str], folder: Path | list[Path]) -> tuple[int, list[Path], list[str]]:
@@ -403,6 +494,32 @@ def _apply(argv: list[str], folder: Path | list[Path]) -> tuple[int, list[Path],
     return applied, failed, errors
 
 
+def apply_all(
+    bin_dir: Path,
+    layout: cluster.Layout,
+    argv: list[str],
+    folders: tuple[Path, Path],
+    crds: list[dict[str, Any]],
+    label: str,
+) -> tuple[int, int, list[str]]:
+    """CRDs and Namespaces, then (once discovery lists the CRDs) the rest, then up to two more passes over
+    the files that failed. (objects applied, passes, the errors of what no pass applied)."""
+    first, rest = folders
+    applied, failed, errors = _apply(argv, first) if any(first.iterdir()) else (0, [], [])
+    if crds:
+        _wait_discoverable(bin_dir, layout, crds)
+    more, failed_rest, errors_rest = _apply(argv, rest)
+    applied, failed, errors = applied + more, failed + failed_rest, errors + errors_rest
+    passes = 1
+    while failed and passes < 3:
+        passes += 1
+        progress(f"{label}: pass {passes} for {len(failed)} objects kubectl could not apply yet")
+        time.sleep(2)  # a kind whose CRD or APIService is still becoming served
+        more, failed, errors = _apply(argv, failed)
+        applied += more
+    return applied, passes, errors if failed else []
+
+
 def kubectl_round(bin_dir: Path, size: str, manifests: Manifests, label: str) -> KubectlRun:
     with tempfile.TemporaryDirectory(prefix="bench-kubectl-") as tmp:
         root = Path(tmp)
@@ -414,24 +531,17 @@ def kubectl_round(bin_dir: Path, size: str, manifests: Manifests, label: str) ->
             total = len(manifests.objects) + len(manifests.patches)
             progress(f"{label}: kubectl apply --server-side of {total} objects")
             t0 = time.perf_counter()
-            applied, failed, errors = _apply(argv, first) if any(first.iterdir()) else (0, [], [])
-            if manifests.crds:
-                _wait_discoverable(bin_dir, layout, manifests.crds)
-            more, failed_rest, errors_rest = _apply(argv, rest)
-            applied, failed, errors = applied + more, failed + failed_rest, errors + errors_rest
-            passes = 1
-            while failed and passes < 3:
-                passes += 1
-                progress(f"{label}: pass {passes} for {len(failed)} objects kubectl could not apply yet")
-                time.sleep(2)  # a kind whose CRD or APIService is still becoming served
-                more, failed, errors = _apply(argv, failed)
-                applied += more
+            with CpuSampler() as cpu_apply:
+                applied, passes, errors = apply_all(bin_dir, layout, argv, (first, rest), manifests.crds, label)
             apply_s = time.perf_counter() - t0
             waits = awaited(manifests)
             progress(f"{label}: applied {applied} in {apply_s:.1f} s; waiting for {len(waits)} objects to be ready")
-            late = wait_ready(bin_dir, layout, waits, manifests.wait_for, label)
+            with CpuSampler() as cpu_wait:
+                late = wait_ready(bin_dir, layout, waits, manifests.wait_for, label)
             wait_s = time.perf_counter() - t0
-            return KubectlRun(apply_s, wait_s, applied, passes, errors if failed else [], len(waits), late)
+            return KubectlRun(
+                apply_s, wait_s, applied, passes, errors, len(waits), late, cpu_apply.totals(), cpu_wait.totals()
+            )
         finally:
             cluster.down(layout)
 
@@ -597,6 +707,9 @@ def measure(bin_dir: Path, size: str, rounds: int, overrides: dict[str, Any] | N
         "ratio_vs_apply_wait": med_p / med_w,
         "goal_ratio": GOAL,
         "slowest_pulumi_steps": [f"{s:.0f} s {what}" for s, what in last.slowest],
+        "cpu_s_pulumi_up": last.cpu,
+        "cpu_s_kubectl_apply": kubectl_runs[-1].cpu_apply,
+        "cpu_s_kubectl_wait": kubectl_runs[-1].cpu_wait,
         "cpus": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
@@ -608,7 +721,8 @@ def show(result: dict[str, Any], console: Console) -> None:
         f"local platform, {result['size']} ({where}): {result['objects']} objects"
         f" + {result['patches']} patches, median of {result['rounds']}"
     )
-    table = Table(title=title, title_justify="left")
+    console.print(title, soft_wrap=True, markup=False)
+    table = Table()
     for col in ("tool", "median s", "runs"):
         table.add_column(col)
 
@@ -631,9 +745,13 @@ def show(result: dict[str, Any], console: Console) -> None:
         soft_wrap=True,
     )
     if result["kubectl_failed"]:
-        console.print(f"kubectl could not apply {len(result['kubectl_failed'])}: {result['kubectl_failed'][:3]}")
+        failed = result["kubectl_failed"]
+        console.print(f"kubectl could not apply {len(failed)}: {failed[:3]}", soft_wrap=True, markup=False)
     if result["kubectl_never_ready"]:
-        console.print(f"never ready after kubectl: {result['kubectl_never_ready'][:5]}")
+        late = result["kubectl_never_ready"]
+        console.print(f"never ready after kubectl: {late[:5]}", soft_wrap=True, markup=False)
+    cpu = ", ".join(f"{k} {v:.0f}" for k, v in result["cpu_s_pulumi_up"].items() if v >= 0.5)
+    console.print(f"CPU seconds during pulumi up: {cpu or 'none sampled'}", soft_wrap=True, markup=False)
 
 
 def save(result: dict[str, Any], path: Path = RESULTS) -> None:
@@ -648,17 +766,15 @@ def save(result: dict[str, Any], path: Path = RESULTS) -> None:
     path.write_text(json.dumps(ordered, indent=2) + "\n")
 
 
-def main(argv: list[str] | None = None, tools: Callable[[], Path] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
+    from aistack.cli.local import tools_bin
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--size", choices=SIZES, help="default: full when an upstream mirror is there, else small")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="one small round, results not written (make test)")
     args = parser.parse_args(argv)
-    if tools is None:
-        from aistack.cli.local import tools_bin
-
-        tools = tools_bin
-    bin_dir = tools()
+    bin_dir = tools_bin()
     console = Console()
     if args.smoke:
         args.size, args.rounds = "small", 1
@@ -680,7 +796,8 @@ def main(argv: list[str] | None = None, tools: Callable[[], Path] | None = None)
         save(result)
     show(result, console)
     if result["slowest_pulumi_steps"] and not args.smoke:
-        console.print("slowest pulumi steps: " + "; ".join(result["slowest_pulumi_steps"][:5]), soft_wrap=True)
+        steps = "; ".join(result["slowest_pulumi_steps"][:5])
+        console.print(f"slowest pulumi steps: {steps}", soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

@@ -164,3 +164,18 @@ def test_apply_reads_the_slowest_steps_from_pulumis_output() -> None:
         (31.0, "kubernetes:apps/v1:Deployment kueue-controller-manager"),
         (0.21, "kubernetes:core/v1:Namespace alpha"),
     ]
+
+
+def test_apply_counts_cpu_by_part_of_the_round() -> None:
+    from benchmarks.apply import cpu_label
+
+    tools = "/root/.cache/aistack/tools/x/bin"
+    assert cpu_label([f"{tools}/pulumi", "up", "--yes"]) == "pulumi engine"
+    assert cpu_label([f"{tools}/pulumi-resource-kubernetes", "127.0.0.1:1"]) == "kubernetes provider"
+    assert cpu_label(["/repo/.venv/bin/python", f"{tools}/pulumi-language-python-exec", "--monitor"]) == (
+        "program (language host)"
+    )
+    assert cpu_label([f"{tools}/kube-apiserver", "--etcd-servers=x"]) == "kube-apiserver"
+    assert cpu_label([f"{tools}/kubectl", "apply"]) == "kubectl"
+    assert cpu_label(["/usr/bin/python3", "-m", "aistack.local.provisioner"]) == "provisioner"
+    assert cpu_label(["/bin/sh", "-c", "true"]) is None

@@ -56,6 +56,11 @@ def engine_env(bin_dir: Path, state: Path = STATE_DIR) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         # A missing plugin must fail fast, never trigger a download.
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # The full platform is ~1,500 resources, and the file backend rewrites the whole checkpoint after
+        # every step (quadratic: it dominated the engine's CPU). The state is written once at the end instead;
+        # an interrupted run of this throwaway local stack can lose its state (`aistack local down`, then
+        # remove ~/.cache/aistack/local, starts afresh). Cloud stacks never run through this environment.
+        "PULUMI_SKIP_CHECKPOINTS": "true",
         "PULUMI_HOME": str(state / "pulumi-home"),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }

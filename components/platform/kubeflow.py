@@ -34,12 +34,14 @@ NAMESPACE = "kubeflow"
 def _common(istio_overlay: str) -> list[tuple[str, str]]:
     return [
         ("cert-manager", "common/cert-manager/overlays/kubeflow"),
+        # Before Istio, unlike example/kustomization.yaml (applied whole, in a retry loop): Istio's install
+        # puts Sidecar objects into the kubeflow namespace, which the API server refuses until it exists.
+        ("kubeflow-namespace", "common/kubeflow-namespace/base"),
         ("istio-crds", "common/istio/istio-crds/base"),
         ("istio-namespace", "common/istio/istio-namespace/base"),
         ("istio", f"common/istio/istio-install/overlays/{istio_overlay}"),
         ("oauth2-proxy", "common/oauth2-proxy/overlays/m2m-dex-only"),
         ("dex", "common/dex/overlays/oauth2-proxy"),
-        ("kubeflow-namespace", "common/kubeflow-namespace/base"),
         ("kubeflow-roles", "common/kubeflow-roles/base"),
         ("kubeflow-istio-resources", "common/istio/kubeflow-istio-resources/base"),
     ]
