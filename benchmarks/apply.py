@@ -596,10 +596,12 @@ def is_ready(kind: str, obj: dict[str, Any], live: dict[str, dict[tuple[str, str
             return False
         if not spec.get("selector") or spec.get("clusterIP") == "None":
             return True
+        # The provider's rule (await/service.go): its Endpoints object exists and none of its addresses is
+        # not ready; an Endpoints with no address at all passes (a Service whose pods nothing creates here).
+        # Not copied: the 10 s the provider lets every Endpoints update settle before it trusts it.
         endpoints = live["Endpoints"].get((meta.get("namespace", ""), meta["name"]))
         subsets = (endpoints or {}).get("subsets") or []
-        ready = any(s.get("addresses") for s in subsets)
-        return ready and not any(s.get("notReadyAddresses") for s in subsets)
+        return endpoints is not None and not any(s.get("notReadyAddresses") for s in subsets)
     if kind == "PersistentVolumeClaim":
         phase = st.get("phase")
         cls = live["StorageClass"].get(("", str((obj.get("spec") or {}).get("storageClassName", ""))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from . import naming
+from . import naming, upstream_fixes
 from .engine import under_mocks
 from .handle import TargetHandle
 from .platform import Platform
@@ -27,13 +27,15 @@ class AiStack(pulumi.ComponentResource):
         super().__init__("aistack:index:AiStack", name, None, opts)
         self.spec = spec
         mine = pulumi.ResourceOptions(parent=self)
-        if spec.cluster.simulated and not under_mocks():
-            # A cluster without containers (cluster.simulated): webhooks no pod can serve are neutralised in
-            # every child, the upstream charts' and manifests' included (a transform reaches into them). Not
-            # under mocks, which run no transforms (and render no chart: the offline plan is unaffected).
-            from . import simulated
+        if not under_mocks():  # mocks run no transforms (and render no chart: the offline plan is unaffected)
+            # Every child, the upstream charts' and manifests' included (a transform reaches into them).
+            transforms: list[pulumi.ResourceTransform] = [upstream_fixes.transform]
+            if spec.cluster.simulated:
+                # A cluster without containers (cluster.simulated): webhooks no pod can serve are neutralised.
+                from . import simulated
 
-            mine = pulumi.ResourceOptions(parent=self, transforms=[simulated.transform])
+                transforms.append(simulated.transform)
+            mine = pulumi.ResourceOptions(parent=self, transforms=transforms)
         self.target = build_target(naming.target_resource_name(name), spec, mine)
         self.handle = self.target.handle
         self.platform = Platform(naming.platform_resource_name(name), spec, self.handle, mine)

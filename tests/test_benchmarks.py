@@ -126,8 +126,12 @@ def test_apply_waits_for_what_the_provider_waits_for() -> None:
     assert is_ready("Job", {"metadata": {"name": "j"}, "status": complete}, live)
     assert not is_ready("Job", {"metadata": {"name": "j"}, "status": {}}, live)
     svc = {"metadata": {"name": "s", "namespace": "a"}, "spec": {"selector": {"app": "s"}, "clusterIP": "10.96.0.9"}}
+    assert not is_ready("Service", svc, live)  # no Endpoints object yet
+    live["Endpoints"][("a", "s")] = {"subsets": [{"notReadyAddresses": [{"ip": "10.244.0.3"}]}]}
     assert not is_ready("Service", svc, live)
     live["Endpoints"][("a", "s")] = {"subsets": [{"addresses": [{"ip": "10.244.0.3"}]}]}
+    assert is_ready("Service", svc, live)
+    live["Endpoints"][("a", "s")] = {"metadata": {"name": "s"}}  # no pod selected: the provider passes it too
     assert is_ready("Service", svc, live)
     ds = {"observedGeneration": 1, "desiredNumberScheduled": 4, "numberReady": 4, "updatedNumberScheduled": 4}
     node_agent = {"name": "n", "generation": 1}

@@ -384,6 +384,27 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.e2e
+def test_fake_nodes_hold_leases_so_the_controller_manager_never_marks_them_not_ready(kube: dict[str, Any]) -> None:
+    """Without KWOK's node leases nodes flapped NotReady every ~55 s in `pulumi up`, taking pods' readiness along."""
+    from kubernetes import client
+
+    coord = client.CoordinationV1Api(kube["core"].api_client)
+    leases = _until("node leases", lambda: coord.list_namespaced_lease("kube-node-lease").items)
+    assert {lease.metadata.name for lease in leases} == {"system-node-0", "system-node-1"}
+    for lease in leases:
+        assert lease.spec.holder_identity and lease.spec.lease_duration_seconds == cluster.NODE_LEASE_S
+    first = {lease.metadata.name: lease.spec.renew_time for lease in leases}
+
+    def renewed() -> bool:
+        now = {
+            lease.metadata.name: lease.spec.renew_time for lease in coord.list_namespaced_lease("kube-node-lease").items
+        }
+        return all(now[n] > first[n] for n in first)
+
+    _until("leases renewed", renewed, timeout=cluster.NODE_LEASE_S / 2)
+
+
+@pytest.mark.e2e
 def test_a_wffc_claim_binds_on_the_pods_node_its_pod_gets_ready_and_its_volume_goes_with_it(
     kube: dict[str, Any],
 ) -> None:

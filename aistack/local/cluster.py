@@ -43,6 +43,7 @@ SERVICE_RANGE = "10.96.0.0/16"
 # Pod IPs KWOK hands out (nodes have no podCIDR). Its default is 10.0.0.0/24, and its pool counts on
 # past the /24 rather than failing, so a few hundred pods would leave the range: give it room.
 POD_RANGE = "10.244.0.0/16"
+NODE_LEASE_S = 40  # the kubelet's default; KWOK renews every quarter of it
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -287,6 +288,12 @@ def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> di
             "--node-ip=192.0.2.10",
             f"--server-address=127.0.0.1:{ports['kwok']}",
             f"--cidr={POD_RANGE}",
+            # Node leases, as KWOK's own deployment config has them (kustomize/kwok/kwok.yaml). Its CLI
+            # default is 0, i.e. no Lease at all, while the heartbeat-with-lease stage refreshes node
+            # status only every 10-20 minutes: a node's only liveness signal was that rare heartbeat (an
+            # e2e `pulumi up` saw every node go NotReady every ~55 s). With leases KWOK renews each
+            # node every 10 s; the 1 h grace period above still covers renewals lagging under load.
+            f"--node-lease-duration-seconds={NODE_LEASE_S}",
         ],
     }
 
