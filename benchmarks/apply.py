@@ -98,6 +98,7 @@ AWAITED = {
     "ResourceQuota": "resourcequotas",
 }
 PULUMI_TIMEOUT_S = 3600
+UP_ARGS = ("up", "--yes", "--skip-preview")  # as `aistack local deploy` runs it
 WAIT_TIMEOUT_S = 1200
 PROGRESS_EVERY_S = 20.0
 
@@ -169,6 +170,38 @@ def _wait_discoverable(bin_dir: Path, layout: cluster.Layout, crds: list[dict[st
 def _condition(obj: dict[str, Any], kind: str) -> bool:
     conditions = (obj.get("status") or {}).get("conditions") or []
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+def api_requests(bin_dir: Path, layout: cluster.Layout) -> Counter[str]:
+    """The API server's request counts so far (``apiserver_request_total``), by verb and by
+    ``verb resource[/subresource]``: what each tool asked of it, the controllers' requests included."""
+    out = subprocess.run(
+        kubectl_argv(bin_dir, layout, "get", "--raw", "/metrics"), capture_output=True, text=True, check=False
+    ).stdout
+    return parse_requests(out)
+
+
+def parse_requests(metrics: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for line in metrics.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
+        n = int(float(line.rsplit(" ", 1)[1]))
+        what = labels.get("resource") or "(non-resource)"
+        if labels.get("subresource"):
+            what += "/" + labels["subresource"]
+        counts[labels.get("verb", "?")] += n
+        counts[f"{labels.get('verb', '?')} {what}"] += n
+    return counts
+
+
+def request_delta(before: Counter[str], after: Counter[str], top: int = 12) -> dict[str, int]:
+    """Per verb (all of them), then the busiest ``verb resource`` pairs."""
+    delta = after - before
+    verbs = {k: v for k, v in delta.most_common() if " " not in k}
+    pairs = [(k, v) for k, v in delta.most_common() if " " in k][:top]
+    return {"total": sum(verbs.values()), **verbs, **dict(pairs)}
 
 
 # ------------------------------------------------------------------ where the CPU goes
@@ -362,6 +395,7 @@ class PulumiRun:
     resources: int  # everything in the state (components and the provider included)
     slowest: list[tuple[float, str]]  # (seconds, "type name") of the slowest steps, from pulumi's output
     cpu: dict[str, float]  # CPU seconds by process during `pulumi up` (CpuSampler)
+    requests: dict[str, int]  # API server requests during it (request_delta)
 
 
 @contextlib.contextmanager
@@ -425,10 +459,11 @@ def pulumi_round(bin_dir: Path, size: str, overrides: dict[str, Any] | None, lab
                 )
                 cli.ensure_stack()
                 route = "pulumi up (CLI, language host)"
-                progress(f"{label}: pulumi up -s {STACK} --yes --skip-preview")
+                progress(f"{label}: pulumi {' '.join(UP_ARGS)} -s {STACK}")
+                before = api_requests(bin_dir, layout)
                 with offline(), CpuSampler() as cpu:
                     t0 = time.perf_counter()
-                    outcome = cli.run("up", "--yes", "--skip-preview", on_line=tick, timeout=PULUMI_TIMEOUT_S)
+                    outcome = cli.run(*UP_ARGS, on_line=tick, timeout=PULUMI_TIMEOUT_S)
                     seconds = time.perf_counter() - t0
                 if outcome.rc != 0:
                     errors = [line for line in outcome.output if "error" in line.lower()][:15]
@@ -449,15 +484,18 @@ def pulumi_round(bin_dir: Path, size: str, overrides: dict[str, Any] | None, lab
                     lines.append(line.rstrip("\n"))
                     tick(line)
 
+                before = api_requests(bin_dir, layout)
                 with offline(), CpuSampler() as cpu:
                     t0 = time.perf_counter()
                     result = stack.up(on_output=collect)
                     seconds = time.perf_counter() - t0
                 changes = {str(k): int(v) for k, v in (result.summary.resource_changes or {}).items()}
+            requests = request_delta(before, api_requests(bin_dir, layout))
             progress(f"{label}: pulumi up {seconds:.1f} s ({changes}); exporting its state")
             resources = export_state(bin_dir, state)
             found = manifests_from_state(resources)
-            return PulumiRun(seconds, route, changes, found, len(resources), slowest_steps(lines), cpu.totals())
+            slowest = slowest_steps(lines)
+            return PulumiRun(seconds, route, changes, found, len(resources), slowest, cpu.totals(), requests)
         finally:
             cluster.down(layout)
 
@@ -476,6 +514,7 @@ class KubectlRun:
     late: list[str]  # what never became ready (a timed-out wait)
     cpu_apply: dict[str, float]  # CPU seconds by process during the applies (CpuSampler)
     cpu_wait: dict[str, float]  # and during the wait after them
+    requests: dict[str, int]  # API server requests during the applies and the wait (request_delta)
 
 
 def _apply(argv: list[str], folder: Path | list[Path]) -> tuple[int, list[Path], list[str]]:
@@ -530,6 +569,7 @@ def kubectl_round(bin_dir: Path, size: str, manifests: Manifests, label: str) ->
             argv = kubectl_argv(bin_dir, layout, "apply", "--server-side", "--force-conflicts")
             total = len(manifests.objects) + len(manifests.patches)
             progress(f"{label}: kubectl apply --server-side of {total} objects")
+            before = api_requests(bin_dir, layout)
             t0 = time.perf_counter()
             with CpuSampler() as cpu_apply:
                 applied, passes, errors = apply_all(bin_dir, layout, argv, (first, rest), manifests.crds, label)
@@ -539,9 +579,9 @@ def kubectl_round(bin_dir: Path, size: str, manifests: Manifests, label: str) ->
             with CpuSampler() as cpu_wait:
                 late = wait_ready(bin_dir, layout, waits, manifests.wait_for, label)
             wait_s = time.perf_counter() - t0
-            return KubectlRun(
-                apply_s, wait_s, applied, passes, errors, len(waits), late, cpu_apply.totals(), cpu_wait.totals()
-            )
+            requests = request_delta(before, api_requests(bin_dir, layout))
+            cpu = (cpu_apply.totals(), cpu_wait.totals())
+            return KubectlRun(apply_s, wait_s, applied, passes, errors, len(waits), late, *cpu, requests)
         finally:
             cluster.down(layout)
 
@@ -712,6 +752,8 @@ def measure(bin_dir: Path, size: str, rounds: int, overrides: dict[str, Any] | N
         "cpu_s_pulumi_up": last.cpu,
         "cpu_s_kubectl_apply": kubectl_runs[-1].cpu_apply,
         "cpu_s_kubectl_wait": kubectl_runs[-1].cpu_wait,
+        "api_requests_pulumi_up": last.requests,
+        "api_requests_kubectl": kubectl_runs[-1].requests,
         "cpus": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

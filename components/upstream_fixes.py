@@ -30,9 +30,17 @@ def fix(type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# How a transform sees a secret value (the provider marks a Secret's data secret): the SDK's wire form.
+_SIG, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _plain(value: Any) -> Any:
+    return value.get("value") if isinstance(value, dict) and value.get(_SIG) == _SECRET_SIG else value
+
+
 def filled_by_controller(type_: str, obj: dict[str, Any]) -> bool:
     """An upstream Secret with no content at all: a placeholder a controller fills in."""
-    return type_ == SECRET and not obj.get("data") and not obj.get("stringData")
+    return type_ == SECRET and not _plain(obj.get("data")) and not _plain(obj.get("stringData"))
 
 
 def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -43,4 +51,8 @@ def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformRes
         opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=FILLED_BY_CONTROLLER))
         return pulumi.ResourceTransformResult(props=props, opts=opts)
     changed = fix(args.type_, props)
-    return None if changed is None else pulumi.ResourceTransformResult(props=changed, opts=args.opts)
+    if changed is None:
+        return None
+    # The controller rewrites the rules after every apply: their difference from the state is never drift.
+    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["rules"]))
+    return pulumi.ResourceTransformResult(props=changed, opts=opts)

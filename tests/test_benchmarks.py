@@ -183,3 +183,24 @@ def test_apply_counts_cpu_by_part_of_the_round() -> None:
     assert cpu_label([f"{tools}/kubectl", "apply"]) == "kubectl"
     assert cpu_label(["/usr/bin/python3", "-m", "aistack.local.provisioner"]) == "provisioner"
     assert cpu_label(["/bin/sh", "-c", "true"]) is None
+
+
+def test_apply_counts_api_requests_by_verb_and_resource() -> None:
+    from benchmarks.apply import parse_requests, request_delta
+
+    before = parse_requests('apiserver_request_total{code="200",resource="pods",verb="LIST"} 4\n')
+    after = parse_requests(
+        "# HELP apiserver_request_total Counter of apiserver requests\n"
+        'apiserver_request_total{code="200",resource="pods",subresource="",verb="LIST"} 10\n'
+        'apiserver_request_total{code="201",resource="deployments",subresource="status",verb="PATCH"} 3\n'
+        'apiserver_request_total{code="200",resource="",subresource="",verb="GET"} 2.0\n'
+    )
+    assert request_delta(before, after) == {
+        "total": 11,
+        "LIST": 6,
+        "PATCH": 3,
+        "GET": 2,
+        "LIST pods": 6,
+        "PATCH deployments/status": 3,
+        "GET (non-resource)": 2,
+    }

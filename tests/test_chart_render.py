@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import os
+import re
 import subprocess
 from functools import cache
 from pathlib import Path

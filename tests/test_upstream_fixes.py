@@ -33,3 +33,10 @@ def test_only_an_empty_secret_is_left_to_its_controller() -> None:
     assert not fixes.filled_by_controller(fixes.SECRET, {"metadata": {"name": "c"}, "data": {"k": "dg=="}})
     assert not fixes.filled_by_controller(fixes.SECRET, {"metadata": {"name": "c"}, "stringData": {"k": "v"}})
     assert not fixes.filled_by_controller("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "c"}})
+
+
+def test_a_secret_the_provider_passes_as_secret_is_seen_through() -> None:
+    wrapped = {fixes._SIG: fixes._SECRET_SIG, "value": {}}
+    assert fixes.filled_by_controller(fixes.SECRET, {"metadata": {"name": "c"}, "data": wrapped})
+    full = {fixes._SIG: fixes._SECRET_SIG, "value": {"tls.crt": "Y2VydA=="}}
+    assert not fixes.filled_by_controller(fixes.SECRET, {"metadata": {"name": "c"}, "data": full})

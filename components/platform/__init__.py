@@ -246,7 +246,8 @@ class Kubeflow(_Part):
         # Cloud identity for in-cluster components whose service account the manifests create (e.g.
         # pipeline-runner): only aistack's annotations are applied, the account stays Kubeflow's.
         for wi in workload_identities(spec):
-            if wi.namespace != kubeflow.NAMESPACE:
+            # Without the upstream install nothing creates the kubeflow namespace or its accounts to annotate.
+            if wi.namespace != kubeflow.NAMESPACE or not spec.upstream.install:
                 continue
             sa = tenancy.service_account(
                 wi.service_account, wi.namespace, wi.component, handle.service_account_annotations.get(wi.component, {})
