@@ -527,7 +527,9 @@ def _kubernetes_names(spec: StackSpec) -> list[GeneratedName]:
         names.append(_one(K8S_LABEL_VALUE, team_component(team.name), src))  # aistack.io/workload-identity
     if spec.upstream.install:
         platform = platform_resource_name(spec.name)
-        charts = [("scheduling", "kueue")]
+        # The Kueue chart's release is always "kueue" (components/platform: its derived Service names
+        # overflowed 63 characters), so it grows with no stack name and is not listed here.
+        charts: list[tuple[str, str]] = []
         if spec.monitoring.enabled:
             charts.append(("monitoring", "kube-prometheus-stack"))
         if spec.target != "gcp" and any(p.accelerator.startswith("nvidia-") for p in spec.accelerator_pools):

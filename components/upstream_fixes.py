@@ -23,19 +23,25 @@ SECRET = "kubernetes:core/v1:Secret"
 FILLED_BY_CONTROLLER = ["data", "stringData"]
 
 
-def fix(type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The object as aistack applies it, or None when it is applied as the upstream wrote it."""
-    if type_ == CLUSTER_ROLE and obj.get("aggregationRule") is not None and "rules" in obj:
-        return {k: v for k, v in obj.items() if k != "rules"}
-    return None
-
-
 # How a transform sees a secret value (the provider marks a Secret's data secret): the SDK's wire form.
 _SIG, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 def _plain(value: Any) -> Any:
     return value.get("value") if isinstance(value, dict) and value.get(_SIG) == _SECRET_SIG else value
+
+
+def fix(type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The object as aistack applies it, or None when it is applied as the upstream wrote it.
+
+    Also: an empty ``rules: []`` (Kubeflow's ``*-ui-admin`` roles) and an empty Secret ``data: {}`` are
+    stored by the API server as absent, so as written they differ from the live object on every
+    preview (the Secret is even replaced); applied without the empty field, they match."""
+    if type_ == CLUSTER_ROLE and "rules" in obj and (obj.get("aggregationRule") is not None or not obj["rules"]):
+        return {k: v for k, v in obj.items() if k != "rules"}
+    if type_ == SECRET and any(k in obj and not _plain(obj[k]) for k in FILLED_BY_CONTROLLER):
+        return {k: v for k, v in obj.items() if not (k in FILLED_BY_CONTROLLER and not _plain(v))}
+    return None
 
 
 def filled_by_controller(type_: str, obj: dict[str, Any]) -> bool:
@@ -47,12 +53,13 @@ def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformRes
     """Pulumi resource transform: :func:`fix` on every Kubernetes object registered below, and
     ``ignore_changes`` on the content of placeholder Secrets."""
     props = dict(args.props or {})
-    if filled_by_controller(args.type_, props):
-        opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=FILLED_BY_CONTROLLER))
-        return pulumi.ResourceTransformResult(props=props, opts=opts)
     changed = fix(args.type_, props)
-    if changed is None:
+    extra: list[str] = []
+    if filled_by_controller(args.type_, props):
+        extra = FILLED_BY_CONTROLLER  # the controller's certificates are not drift
+    elif changed is not None and args.type_ == CLUSTER_ROLE and props.get("aggregationRule") is not None:
+        extra = ["rules"]  # the aggregation controller rewrites them after every apply
+    if changed is None and not extra:
         return None
-    # The controller rewrites the rules after every apply: their difference from the state is never drift.
-    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["rules"]))
-    return pulumi.ResourceTransformResult(props=changed, opts=opts)
+    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=extra)) if extra else args.opts
+    return pulumi.ResourceTransformResult(props=changed if changed is not None else props, opts=opts)

@@ -314,6 +314,9 @@ def test_helm_release_names_never_exceed_helm_limit() -> None:
     assert charts  # kueue, kube-prometheus-stack, gpu-operator
     for resource, release in charts.items():
         assert len(naming.effective_release(resource, release)) <= 53
+        if resource.endswith("-kueue"):
+            assert release == "kueue"  # fixed: the chart's derived Service names would pass 63 characters
+            continue
         assert (release is None) == (len(resource) <= 53)  # short names keep their release unchanged
 
 

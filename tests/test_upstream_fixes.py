@@ -40,3 +40,14 @@ def test_a_secret_the_provider_passes_as_secret_is_seen_through() -> None:
     assert fixes.filled_by_controller(fixes.SECRET, {"metadata": {"name": "c"}, "data": wrapped})
     full = {fixes._SIG: fixes._SECRET_SIG, "value": {"tls.crt": "Y2VydA=="}}
     assert not fixes.filled_by_controller(fixes.SECRET, {"metadata": {"name": "c"}, "data": full})
+
+
+def test_empty_fields_the_api_server_drops_are_not_sent() -> None:
+    role = {"kind": "ClusterRole", "metadata": {"name": "kubeflow-notebook-ui-admin"}, "rules": []}
+    assert fixes.fix(fixes.CLUSTER_ROLE, role) == {"kind": "ClusterRole", "metadata": role["metadata"]}
+    secret = {"kind": "Secret", "metadata": {"name": "kubeflow-trainer-webhook-cert"}, "type": "Opaque", "data": {}}
+    assert fixes.fix(fixes.SECRET, secret) == {k: v for k, v in secret.items() if k != "data"}
+    wrapped = {**secret, "data": {fixes._SIG: fixes._SECRET_SIG, "value": {}}}
+    assert fixes.fix(fixes.SECRET, wrapped) == {k: v for k, v in secret.items() if k != "data"}
+    full = {**secret, "data": {"tls.crt": "Y2VydA=="}}
+    assert fixes.fix(fixes.SECRET, full) is None
