@@ -196,7 +196,7 @@ def parse_requests(metrics: str) -> Counter[str]:
     return counts
 
 
-def request_delta(before: Counter[str], after: Counter[str], top: int = 12) -> dict[str, int]:
+def request_delta(before: Counter[str], after: Counter[str], top: int = 20) -> dict[str, int]:
     """Per verb (all of them), then the busiest ``verb resource`` pairs."""
     delta = after - before
     verbs = {k: v for k, v in delta.most_common() if " " not in k}
@@ -440,7 +440,7 @@ def slowest_steps(lines: list[str], top: int = 8) -> list[tuple[float, str]]:
     found = []
     for line in lines:
         m = STEP_LINE.match(line)
-        if m:
+        if m and m.group(1) != "pulumi:pulumi:Stack":  # the whole update, not a step
             found.append((float(m.group(3)), f"{m.group(1)} {m.group(2)}"))
     return sorted(found, reverse=True)[:top]
 
