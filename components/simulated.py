@@ -46,16 +46,14 @@ from typing import Any
 
 import pulumi
 
+from .upstream_fixes import _SECRET_SIG, _SIG, is_secret  # noqa: F401 (the wire form, one place)
+
 ANNOTATION = "aistack.io/simulated"
 
 WEBHOOK_KINDS = frozenset({"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"})
 CRD = "CustomResourceDefinition"
 API_SERVICE = "APIService"
 
-# Pulumi's wire format for a secret value inside resource properties (pulumi/runtime/rpc.py): a transform
-# sees a field the provider marked secret as {SIG: SECRET_SIG, "value": ...}.
-_SIG = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 # APIService fields the API server rejects on a local APIService (one without spec.service).
 _REMOTE_ONLY = ("service", "caBundle", "insecureSkipTLSVerify")
 
@@ -214,10 +212,6 @@ def kind_of(type_: str) -> str:
     return type_.rsplit(":", 1)[-1] if type_.startswith("kubernetes:") else ""
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get(_SIG) == _SECRET_SIG
-
-
 def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
     """Pulumi resource transform (``ResourceOptions(transforms=[transform])``): :func:`neutralise` applied to
     every Kubernetes object registered below, the children of Helm Charts and kustomize Directories included.
@@ -228,7 +222,7 @@ def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformRes
     if kind not in WEBHOOK_KINDS and kind not in (CRD, API_SERVICE):
         return None
     props: dict[str, Any] = dict(args.props or {})
-    secret = {k for k, v in props.items() if _is_secret(v)}
+    secret = {k for k, v in props.items() if is_secret(v)}
     plain = {k: (v["value"] if k in secret else v) for k, v in props.items()}
     changed = neutralise(kind, plain)
     if changed is None:

@@ -14,6 +14,7 @@ applied twice as written. Pure functions over one object, and a Pulumi transform
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -23,12 +24,18 @@ SECRET = "kubernetes:core/v1:Secret"
 FILLED_BY_CONTROLLER = ["data", "stringData"]
 
 
-# How a transform sees a secret value (the provider marks a Secret's data secret): the SDK's wire form.
-_SIG, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+# Pulumi's wire format for a secret value inside resource properties (pulumi/runtime/rpc.py): a transform
+# sees a field the provider marked secret (a Secret's data) as {SIG: SECRET_SIG, "value": ...}.
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get(_SIG) == _SECRET_SIG
 
 
 def _plain(value: Any) -> Any:
-    return value.get("value") if isinstance(value, dict) and value.get(_SIG) == _SECRET_SIG else value
+    return value.get("value") if is_secret(value) else value
 
 
 def fix(type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
