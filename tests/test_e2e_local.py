@@ -158,6 +158,7 @@ def test_1_pulumi_up_succeeds(env: dict[str, Any]) -> None:
         assert result.summary.result == "succeeded"
         changes = result.summary.resource_changes
     assert changes.get("create", 0) > 30, changes
+    assert (env["state"] / "pulumi-home" / "logs").is_file()  # the CLI wrote no debug log (deploy.pulumi_home)
     objects = deployed(env)
     assert len(objects) > 30
     # What it created, not what it patched (NodePatch: the nodes are the cluster's, they stay).

@@ -119,6 +119,21 @@ def test_a_salt_the_engine_wrote_into_the_private_copy_survives_a_rewrite(tmp_pa
     assert doc == {"config": {"aistack:target": "gke"}, "encryptionsalt": "v1:abc"}
 
 
+def test_pulumi_automatic_debug_log_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A file where Pulumi's CLI would create $PULUMI_HOME/logs (it then skips its debug log); an earlier
+    run's logs directory gives way to it; AISTACK_PULUMI_LOGS=1 takes the stand-in away again."""
+    monkeypatch.delenv(deploy.KEEP_LOGS_ENV, raising=False)
+    old = tmp_path / "pulumi-home" / "logs"
+    old.mkdir(parents=True)
+    (old / "pulumi-1.log").write_text("x" * 100)
+    home = Path(deploy.engine_env(tmp_path / "bin", tmp_path)["PULUMI_HOME"])
+    assert home == tmp_path / "pulumi-home" and (home / "logs").is_file()
+    assert deploy.pulumi_home(tmp_path) == home and (home / "logs").read_text() == deploy.LOGS_STANDIN
+    monkeypatch.setenv(deploy.KEEP_LOGS_ENV, "1")
+    deploy.pulumi_home(tmp_path)
+    assert not (home / "logs").exists()
+
+
 def test_summary_changes_reads_the_engine_event_log(tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     assert deploy.summary_changes(log) == {}

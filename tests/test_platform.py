@@ -128,6 +128,20 @@ def test_monitoring_values_follow_the_spec(gcp: list[PlannedResource]) -> None:
     assert "oncall" in receivers
 
 
+def test_grafana_reads_its_admin_login_from_a_secret_aistack_creates_first(gcp: list[PlannedResource]) -> None:
+    """The chart's own admin Secret re-renders differently on the second `up` (quoted, then looked up
+    unquoted), which rolled Grafana on every first re-run; aistack's Secret is created once, before the chart."""
+    stack = chart(gcp, "kube-prometheus-stack")
+    assert stack.inputs["values"]["grafana"]["admin"] == {"existingSecret": "aistack-grafana-admin"}
+    (secret,) = [s for s in kind(gcp, "Secret") if s.inputs["metadata"]["name"] == "aistack-grafana-admin"]
+    assert secret.inputs["metadata"]["namespace"] == "monitoring"
+    assert secret.inputs["stringData"] == "[secret]"  # the generated password never shows in a plan or state
+    assert secret.urn in stack.dependencies
+    without = stack_values("local")
+    without["upstream"] = {"install": False}
+    assert not [s for s in kind(plan_values(without), "Secret") if "grafana" in s.inputs["metadata"]["name"]]
+
+
 def test_idle_gpu_alert_uses_the_spec_threshold() -> None:
     values = stack_values("local")
     values["monitoring"] = {"idle_gpu_utilization_percent": 15, "idle_gpu_minutes": 45}

@@ -48,6 +48,35 @@ def backend_url(state: Path = STATE_DIR) -> str:
     return f"file://{state / 'backend'}"
 
 
+# Set to 1 to keep Pulumi's automatic debug logs for local runs (see pulumi_home).
+KEEP_LOGS_ENV = "AISTACK_PULUMI_LOGS"
+LOGS_STANDIN = (
+    "Pulumi's automatic debug log is off for aistack's local backend: this file stands where the CLI would "
+    "create its logs directory, and the CLI skips logging when it cannot. Set AISTACK_PULUMI_LOGS=1 to keep them.\n"
+)
+
+
+def pulumi_home(state: Path = STATE_DIR) -> Path:
+    """aistack's own PULUMI_HOME for the local backend, made ready for the engine.
+
+    Pulumi 3.259's CLI writes every command's log at debug level, properties and all, into
+    $PULUMI_HOME/logs (its automatic logging, pkg/logging/encrypted.go), and every V(n) log call is
+    then formatted. On the full local platform that was ~350 MB and most of the engine's CPU per
+    `up` (benchmarks/apply.py). The CLI has no switch for it, but it carries on without logging when
+    it cannot create that directory, so a file stands there, unless AISTACK_PULUMI_LOGS=1."""
+    home = state / "pulumi-home"
+    home.mkdir(parents=True, exist_ok=True)
+    logs = home / "logs"
+    if os.environ.get(KEEP_LOGS_ENV) == "1":
+        if logs.is_file():
+            logs.unlink()
+    elif not logs.is_file():
+        if logs.is_dir():
+            shutil.rmtree(logs)  # earlier runs' logs in aistack's own cache, not the user's ~/.pulumi
+        logs.write_text(LOGS_STANDIN)
+    return home
+
+
 def engine_env(bin_dir: Path, state: Path = STATE_DIR) -> dict[str, str]:
     """What the engine needs in its environment; nothing global (no `pulumi login`, no ~/.pulumi)."""
     return {
@@ -61,7 +90,7 @@ def engine_env(bin_dir: Path, state: Path = STATE_DIR) -> dict[str, str]:
         # an interrupted run of this throwaway local stack can lose its state (`aistack local down`, then
         # remove ~/.cache/aistack/local, starts afresh). Cloud stacks never run through this environment.
         "PULUMI_SKIP_CHECKPOINTS": "true",
-        "PULUMI_HOME": str(state / "pulumi-home"),
+        "PULUMI_HOME": str(pulumi_home(state)),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 

@@ -9,6 +9,7 @@ CRDs exist before the objects that need them.
 from __future__ import annotations
 
 import json
+import secrets as secrets_module
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -198,6 +199,12 @@ class Monitoring(_Part):
         ns = self.add(system_namespace(monitoring.NAMESPACE, "privileged", spec))
         receivers = [r.name for r in monitoring.credential_receivers(spec.monitoring.alert_receivers)]
         secrets = [self.add(monitoring.receivers_secret(alert_credentials(receivers)), [ns])] if receivers else []
+        if spec.upstream.install:
+            # Generated on the first `up` and kept after that (what a random-password resource would do):
+            # the Secret's content is the live one's from then on, so no run rotates it behind Grafana's back.
+            password = pulumi.Output.secret(secrets_module.token_urlsafe(30))
+            admin = monitoring.grafana_admin_secret(password)
+            secrets.append(self.add(admin, [ns], ignore_changes=["stringData", "data"]))
         self.stack = install_chart(
             f"{name}-kube-prometheus-stack",
             "kube-prometheus-stack",

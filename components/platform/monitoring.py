@@ -6,6 +6,11 @@ busy, GPU hardware errors (XID, row-remap failures) and queue backlog per team.
 Receivers whose endpoint is a credential (Slack webhook URL, PagerDuty routing key, webhook URL)
 never reach the chart values: the credentials go into one Secret, mounted into Alertmanager
 through ``alertmanagerSpec.secrets``, and the config names the mounted files (``*_file``).
+
+Grafana's admin credentials live in a Secret aistack creates once (``GRAFANA_ADMIN_SECRET``), not in the
+chart's own: the chart writes a fresh password quoted on its first render and the stored one unquoted
+after that (``grafana.password`` in its _helpers.tpl), so the Deployment's ``checksum/secret`` changed on
+the second `pulumi up` and Grafana restarted for nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ SECRETS_DIR = "/etc/alertmanager/secrets"
 CREDENTIAL_FILE_FIELD = {"slack": "api_url_file", "pagerduty": "routing_key_file", "webhook": "url_file"}
 RULES_NAME = "aistack-accelerators"
 DASHBOARD_LABEL = "grafana_dashboard"  # the Grafana sidecar's default dashboard label
+GRAFANA_ADMIN_SECRET = "aistack-grafana-admin"
+GRAFANA_ADMIN_USER = "admin"
+# The keys the grafana chart reads from admin.existingSecret (its defaults userKey/passwordKey).
+GRAFANA_USER_KEY, GRAFANA_PASSWORD_KEY = "admin-user", "admin-password"
 
 
 def prometheus_values(spec: StackSpec, storage: StorageClasses) -> dict[str, Any]:
@@ -64,6 +73,7 @@ def prometheus_values(spec: StackSpec, storage: StorageClasses) -> dict[str, Any
         "prometheusOperator": {"admissionWebhooks": {"enabled": False}, "tls": {"enabled": False}},
         "grafana": {
             "enabled": True,
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET},
             "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "searchNamespace": "ALL"}},
         },
     }
@@ -99,6 +109,21 @@ def receivers_secret(credentials: Mapping[str, pulumi.Input[str]]) -> dict[str, 
         },
         "type": "Opaque",
         "stringData": dict(credentials),
+    }
+
+
+def grafana_admin_secret(password: pulumi.Input[str]) -> dict[str, Any]:
+    """Grafana's admin login, which the chart reads through admin.existingSecret; the password a Pulumi secret."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": GRAFANA_ADMIN_SECRET,
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "aistack", "app.kubernetes.io/component": "grafana"},
+        },
+        "type": "Opaque",
+        "stringData": {GRAFANA_USER_KEY: GRAFANA_ADMIN_USER, GRAFANA_PASSWORD_KEY: password},
     }
 
 
