@@ -7,9 +7,12 @@ applied twice as written. Pure functions over one object, and a Pulumi transform
   (a second `pulumi up` fails), and forcing it would wipe the aggregated rules until the controller
   puts them back. aistack applies such a role without ``rules``: the controller's stay its own.
 * Secrets an upstream ships empty for its controller to fill (Kubeflow Trainer's
-  ``kubeflow-trainer-webhook-cert``, a secretGenerator with no data, where the controller's cert
-  rotation writes its certificates): aistack creates them and then leaves their content alone
-  (``ignore_changes``), or every `pulumi up` would replace the Secret and wipe the certificates.
+  ``kubeflow-trainer-webhook-cert``, a secretGenerator with no literals, which kustomize writes as
+  ``data: {}``; the controller's cert rotation writes its certificates there). The API server stores the
+  empty map as absent, so as written every `pulumi up` saw ``+data`` and replaced the Secret (wiping the
+  certificates on a real cluster) and every refresh saw ``-data``. aistack applies it without the empty
+  field. No ``ignore_changes`` is needed: the provider compares the live object pruned to the fields
+  aistack sent, so the certificates the controller adds are never a diff.
 """
 
 from __future__ import annotations
@@ -51,22 +54,31 @@ def fix(type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def filled_by_controller(type_: str, obj: dict[str, Any]) -> bool:
-    """An upstream Secret with no content at all: a placeholder a controller fills in."""
-    return type_ == SECRET and not _plain(obj.get("data")) and not _plain(obj.get("stringData"))
+class _Unknown:
+    """A value not known yet (a preview's computed output): never taken for empty."""
+
+    def __bool__(self) -> bool:
+        return True
 
 
-def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-    """Pulumi resource transform: :func:`fix` on every Kubernetes object registered below, and
-    ``ignore_changes`` on the content of placeholder Secrets."""
+async def _known(value: Any) -> Any:
+    """The plain value behind an Output. Kustomize Directory v2 hands its children's secret fields over as
+    Output values (a Secret's ``data``), charts as the secret wire form: both are looked through."""
+    if isinstance(value, pulumi.Output):
+        return await value.future() if await value.is_known() else _Unknown()
+    return value
+
+
+async def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Pulumi resource transform: :func:`fix` on every Kubernetes object registered below, decided on the
+    fields' plain values; the props handed back are the ones it was given, less what :func:`fix` drops."""
     props = dict(args.props or {})
-    changed = fix(args.type_, props)
-    extra: list[str] = []
-    if filled_by_controller(args.type_, props):
-        extra = FILLED_BY_CONTROLLER  # the controller's certificates are not drift
-    elif changed is not None and args.type_ == CLUSTER_ROLE and props.get("aggregationRule") is not None:
-        extra = ["rules"]  # the aggregation controller rewrites them after every apply
-    if changed is None and not extra:
+    view = {k: (await _known(v) if k in FILLED_BY_CONTROLLER else v) for k, v in props.items()}
+    changed = fix(args.type_, view)
+    if changed is None:
         return None
-    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=extra)) if extra else args.opts
-    return pulumi.ResourceTransformResult(props=changed if changed is not None else props, opts=opts)
+    opts = args.opts
+    if args.type_ == CLUSTER_ROLE and props.get("aggregationRule") is not None:
+        # the aggregation controller rewrites them after every apply
+        opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["rules"]))
+    return pulumi.ResourceTransformResult(props={k: props[k] for k in changed}, opts=opts)

@@ -205,7 +205,7 @@ def test_2_refresh_then_a_second_up_change_nothing_with_kueue_running(env: dict[
     conflict would fail the `up`). One sequence for all three: each run renders ~1,500 resources."""
     assert cluster.start_kueue(env["bin"], env["layout"]) or "kueue" in cluster.running(env["layout"])
     if env["cli"] is not None:
-        changes = pulumi(env, "refresh", "--yes", "--skip-preview", "--expect-no-changes").changes
+        changes = pulumi(env, "refresh", "--yes", "--skip-preview", "--expect-no-changes", "--diff").changes
         assert set(changes) <= {"same"}, changes
         # --expect-no-changes fails the preview before anything is updated if the update would change anything.
         changes = pulumi(env, "up", "--yes", "--expect-no-changes").changes
