@@ -48,6 +48,7 @@ def backend_url(state: Path = STATE_DIR) -> str:
     return f"file://{state / 'backend'}"
 
 
+LOCAL_PARALLEL = 96
 # Set to 1 to keep Pulumi's automatic debug logs for local runs (see pulumi_home).
 KEEP_LOGS_ENV = "AISTACK_PULUMI_LOGS"
 LOGS_STANDIN = (
@@ -91,6 +92,11 @@ def engine_env(bin_dir: Path, state: Path = STATE_DIR) -> dict[str, str]:
         # remove ~/.cache/aistack/local, starts afresh). Cloud stacks never run through this environment.
         "PULUMI_SKIP_CHECKPOINTS": "true",
         "PULUMI_HOME": str(pulumi_home(state)),
+        # Steps that wait (a Deployment's rollout, up to 10 min) hold one of the engine's parallel slots, 4 per
+        # core by default: 8 here. Kubeflow Pipelines alone has 9 Deployments whose pods need ServiceAccounts
+        # from the same kustomization; once its Deployments filled every slot, those ServiceAccounts were never
+        # created and the up failed after 10 minutes. Above the platform's ~60 waiting workloads, none can.
+        "PULUMI_PARALLEL": str(LOCAL_PARALLEL),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 
