@@ -227,6 +227,7 @@ def _offline_nodes(source: Any) -> Any:
 
 def plan(loaded: LoadedStack) -> Plan:
     """Run the Pulumi program for a validated stack under mocks and return what it registers."""
+    from aistack.preflight.hook import run_preflight
     from components.program import main  # imported late: it pulls in the cloud SDKs
     from components.targets import onprem
     from components.targets.onprem.nodes import OfflineNodes
@@ -245,7 +246,7 @@ def plan(loaded: LoadedStack) -> Plan:
     set_all_config(config_for_engine(loaded.config), engine_secret_keys(loaded.secret_keys))
 
     def program() -> None:
-        main()
+        main(preflight=run_preflight)
 
     # No cluster offline: existing nodes are taken as named (their current taints unknown), unless
     # a caller (a test) has put its own node source in place.

@@ -1,6 +1,6 @@
 """Fit the utilisation model to published training runs and measure it out of sample.
 
-Rows: blueprints/catalog/training_runs.yaml (published pre-training runs, llm-foundry MPT
+Rows: foundation/catalog/training_runs.yaml (published pre-training runs, llm-foundry MPT
 throughput tables, MLPerf Training GPT-3 results, Qwen's LoRA/Q-LoRA profile). Each row becomes
 a measured model TFLOP/s per chip, attention FLOPs included (`measured_tflops`).
 
@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
 
-from . import catalog
-from .catalog import Performance
-from .catalog.runs import TrainingRun, training_runs
+from foundation import catalog
+from foundation.catalog import Performance
+from foundation.catalog.runs import TrainingRun, training_runs
+
 from .utilisation import (
     MAX_MFU,
     NODE_CHIPS,

@@ -23,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from . import catalog
+from foundation import catalog
+from foundation.words import counted
+
 from .estimator import (
     Billing,
     Estimate,
@@ -33,7 +35,6 @@ from .estimator import (
     perf_of,
 )
 from .utilisation import NotEstimable
-from .words import counted
 from .workload import OnPremSystem, Workload
 
 HOURS_PER_YEAR = 8760
@@ -367,10 +368,10 @@ def venues(workload: Workload) -> tuple[list[Venue], list[Elimination]]:
         if acc.id not in priced and not owned and set(acc.targets) - {"onprem"}:
             left_out = [e for e in catalog.offerings().excluded if e.accelerator == acc.id]
             why = (
-                f"no sourced price: blueprints/catalog/offerings.yaml says why under `excluded:` "
+                f"no sourced price: foundation/catalog/offerings.yaml says why under `excluded:` "
                 f"({', '.join(sorted({e.target for e in left_out}))})"
                 if left_out
-                else "no sourced price in blueprints/catalog/offerings.yaml (see its README to add one)"
+                else "no sourced price in foundation/catalog/offerings.yaml (see its README to add one)"
             )
             gone.append(Elimination(f"{acc.id} on {'/'.join(t for t in acc.targets if t != 'onprem')}", why, "price"))
     return found, gone

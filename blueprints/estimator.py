@@ -31,11 +31,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import calibration, catalog
+from foundation import catalog
+from foundation.catalog import Performance
+from foundation.words import counted
+
+from . import calibration
 from .calibration import DEFAULT_GOODPUT, GOODPUT_SOURCE, fitted
-from .catalog import Performance
 from .utilisation import NODE_CHIPS, NotEstimable, UtilisationModel, achieved_tflops, mfu, peak_tflops
-from .words import counted
 from .workload import Workload
 
 TRAIN_BYTES_PER_PARAM = 16.0

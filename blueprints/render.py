@@ -14,7 +14,8 @@ from importlib import resources
 import jinja2
 import yaml
 
-from . import catalog
+from foundation import catalog
+
 from .decide import PURCHASE_WORDS, Option, billed_hours, chips_text, price_date, tpu_zone
 from .workload import Workload
 

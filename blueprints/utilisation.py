@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import Performance
+from foundation.catalog import Performance
 
 REFERENCE_BYTES_PER_FLOP = 3350 / 989  # H100 SXM: GB/s per TFLOP/s
 NODE_CHIPS = 8  # scaling losses are measured from one 8-chip node (the smallest multi-chip rows)

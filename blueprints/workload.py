@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from components.spec import safe_yaml
-from components.spec.errors import SpecError
+from foundation import safe_yaml
+from foundation.errors import SpecError
 
 Kind = Literal["training", "fine-tuning", "serving"]
 Precision = Literal["bf16", "fp8", "fp16", "int8"]
@@ -96,7 +96,7 @@ class Constraints(_Model):
     def _known_accelerators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         import difflib
 
-        from .catalog import accelerators
+        from foundation.catalog import accelerators
 
         known = accelerators().ids
         for accelerator in value:

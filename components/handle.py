@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from blueprints import catalog
+from foundation import catalog
 
 from .spec import StackSpec, mig_instances
 

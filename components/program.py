@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
-from .engine import under_mocks
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
 from .spec.loader import (
     ALERT_CREDENTIALS_KEY,
@@ -48,47 +47,15 @@ def spec_from_config() -> StackSpec:
         raise pulumi.RunError(str(exc)) from None
 
 
-# Set to 0 to skip the quota preflight for one run (`AISTACK_PREFLIGHT=0 pulumi up`); the stack's
-# aistack:preflight: false turns it off for good.
-PREFLIGHT_ENV = "AISTACK_PREFLIGHT"
+# What runs between validation and the first resource: the CLI's quota preflight
+# (``aistack.preflight.hook.run_preflight``), handed in by the entry point, since this floor may not import it.
+PreflightHook = Callable[[StackSpec, dict[str, Any]], None]
 
 
-def run_preflight(spec: StackSpec, bag: dict[str, Any]) -> None:
-    """Before any resource is registered: fail the program when a quota or reservation is short.
-
-    Runs only for cloud targets, with aistack:preflight on, outside mocks and when credentials are
-    present (found without a network call); without credentials it logs one line and the deployment
-    goes on, as it would have before. What could not be checked is a warning, never a failure."""
-    if spec.target not in ("gcp", "aws") or not spec.preflight or os.environ.get(PREFLIGHT_ENV) == "0":
-        return
-    if under_mocks():
-        return
-    from aistack.preflight import credentials_missing, run
-
-    missing = credentials_missing(spec)
-    if missing:
-        pulumi.log.info(f"aistack preflight skipped: {missing}")
-        return
-    report = run(spec, bag)
-    # Only a limit below the need stops the deployment. Room taken by what runs now may be this stack's own
-    # nodes (every `pulumi up` after the first), so a row short only because of usage is a warning.
-    if report.over_limit:
-        raise pulumi.RunError(
-            report.text() + f"\nTo deploy anyway: {PREFLIGHT_ENV}=0 pulumi up, or set aistack:preflight: false."
-        )
-    if report.short:
-        pulumi.log.warn(
-            report.text() + "\n(what is in use may include this stack's own nodes; the limits themselves fit)"
-        )
-    elif report.problem or report.unchecked:
-        pulumi.log.warn(report.text())
-    else:
-        pulumi.log.info(report.summary())
-
-
-def main() -> AiStack:
+def main(preflight: PreflightHook | None = None) -> AiStack:
     spec = spec_from_config()
-    run_preflight(spec, config_bag())
+    if preflight is not None:
+        preflight(spec, config_bag())
     stack = AiStack(spec.name, spec)
     pulumi.export("target", spec.target)
     pulumi.export("region", spec.region)

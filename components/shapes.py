@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from blueprints import catalog
+from foundation import catalog
 
 
 class ShapeError(ValueError):

@@ -11,10 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from aistack.cli import app
-from blueprints import calibration, catalog, decide, named, workload
-from blueprints.catalog.runs import training_runs
+from blueprints import calibration, decide, named, workload
 from blueprints.estimator import Billing, estimate_training
 from blueprints.utilisation import UtilisationModel
+from foundation import catalog
+from foundation.catalog.runs import training_runs
 
 runner = CliRunner()
 URL = re.compile(r"^https://\S+$")

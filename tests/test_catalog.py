@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from blueprints import catalog
-from blueprints.catalog import OfferingCatalog, sanity
+from foundation import catalog
+from foundation.catalog import OfferingCatalog, sanity
 
 TODAY = datetime.date(2026, 12, 1)
 

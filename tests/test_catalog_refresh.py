@@ -27,11 +27,11 @@ import pytest
 import yaml
 
 from aistack.cli import main
-from blueprints.catalog import OfferingCatalog
+from foundation.catalog import OfferingCatalog
 from tests.conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "pricing"
-SHIPPED = ROOT / "blueprints" / "catalog" / "offerings.yaml"
+SHIPPED = ROOT / "foundation" / "catalog" / "offerings.yaml"
 KEY = "AIzaTEST-not-a-real-key-0123456789"
 KEY_ENV = "TEST_AISTACK_BILLING_KEY"
 OFFERS = "offers/v1.0/aws/AmazonEC2"
@@ -318,7 +318,7 @@ def test_gcp_key_missing_or_wrong(server: Server, tmp_path: Path, monkeypatch: p
 
 def test_stream_reader_survives_any_chunk_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
     """The offer file read 7 bytes at a time gives the same prices as read whole."""
-    from blueprints.catalog.refresh import aws, jsonstream
+    from foundation.catalog.refresh import aws, jsonstream
 
     offer = aws.OfferFile("us-east-1", str(FIXTURES / "aws" / OFFERS / "20261120000000/us-east-1/index.json"), "v")
     wanted = {"p5.48xlarge", "p4d.24xlarge", "trn1.32xlarge"}
@@ -334,7 +334,7 @@ def test_stream_reader_survives_any_chunk_boundary(monkeypatch: pytest.MonkeyPat
 
 
 def test_stream_reader_rejects_a_truncated_file(tmp_path: Path) -> None:
-    from blueprints.catalog.refresh import RefreshError, aws
+    from foundation.catalog.refresh import RefreshError, aws
 
     text = (FIXTURES / "aws" / OFFERS / "20261120000000/us-east-1/index.json").read_text()
     cut = tmp_path / "index.json"
@@ -400,10 +400,10 @@ def test_skypilot_fallback_fills_only_gaps(server: Server, tmp_path: Path, monke
 
 
 def test_a_transient_server_error_is_retried(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from blueprints.catalog.refresh import gcp
+    from foundation.catalog.refresh import gcp
 
     base, seen, fail_once = server
-    monkeypatch.setattr("blueprints.catalog.refresh.RETRY_DELAYS_S", (0.0, 0.0))
+    monkeypatch.setattr("foundation.catalog.refresh.RETRY_DELAYS_S", (0.0, 0.0))
     fail_once.add(PAGE_2_TOKEN)
     skus = gcp.list_skus(gcp.COMPUTE_SERVICE, KEY, base)
     assert "H100-EU04-GPU0" in {s["skuId"] for s in skus}  # page 2 arrived on the second try
@@ -412,7 +412,7 @@ def test_a_transient_server_error_is_retried(server: Server, tmp_path: Path, mon
 
 def test_gcp_skus_that_disagree_price_nothing() -> None:
     """Two plain on-demand SKUs for the same part in one region with different prices: no guess, a note."""
-    from blueprints.catalog.refresh import gcp
+    from foundation.catalog.refresh import gcp
 
     page = json.loads((FIXTURES / "gcp" / "compute-page-1.json").read_text())["skus"]
     twin = json.loads(json.dumps(next(s for s in page if s["skuId"] == "H100-US01-GPU0")))
@@ -427,7 +427,7 @@ def test_gcp_skus_that_disagree_price_nothing() -> None:
 
 def test_offer_file_with_terms_before_products(tmp_path: Path) -> None:
     """Member order in a JSON object carries no meaning: terms listed first still price the products."""
-    from blueprints.catalog.refresh import aws
+    from foundation.catalog.refresh import aws
 
     doc = json.loads((FIXTURES / "aws" / OFFERS / "20261120000000/eu-west-1/index.json").read_text())
     reordered = {"terms": doc["terms"], "products": doc["products"], "version": doc["version"]}

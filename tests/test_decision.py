@@ -13,11 +13,12 @@ import yaml
 from typer.testing import CliRunner
 
 from aistack.cli import app
-from blueprints import calibration, catalog, decide, named, render, workload
-from blueprints.catalog.runs import training_runs
+from blueprints import calibration, decide, named, render, workload
 from blueprints.estimator import Estimate, estimate_serving, estimate_training, min_chips_for_memory
 from blueprints.utilisation import UtilisationModel, achieved_tflops, scaling_efficiency
 from components.spec import load_stack
+from foundation import catalog
+from foundation.catalog.runs import training_runs
 
 runner = CliRunner()
 URL = re.compile(r"^https?://\S+$")

@@ -166,7 +166,7 @@ def test_efa_on_an_instance_without_it_is_a_spec_error() -> None:
     ],
 )
 def test_instance_and_ami_mapping(accelerator: str, count: int, instance: str, ami: str) -> None:
-    from blueprints import catalog
+    from foundation import catalog
 
     acc = catalog.accelerators().get(accelerator)
     assert acc is not None

@@ -17,7 +17,7 @@ import yaml
 
 from aistack.cli import main
 from components.spec import SpecError, load_stack
-from components.spec.safe_yaml import loads
+from foundation.safe_yaml import loads
 from tests.conftest import ROOT, run_aistack
 
 

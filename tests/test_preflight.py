@@ -33,6 +33,7 @@ from aistack.preflight import needs as needs_mod
 from aistack.preflight.needs import stack_needs
 from aistack.preflight.report import QuotaState, evaluate_quotas
 from components.spec import parse_spec
+from foundation import catalog
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -593,20 +594,29 @@ def test_free_room_is_counted_once() -> None:
     assert short.fix == "ask PREEMPTIBLE_NVIDIA_L4_GPUS 4"
 
 
-def test_vcpu_table_matches_the_describe_instance_types_data() -> None:
+def test_catalog_shapes_match_the_describe_instance_types_data() -> None:
+    """The catalog's one copy of the EC2 shapes against the DescribeInstanceTypes data moto ships."""
     from moto.ec2.models.instance_types import INSTANCE_TYPES
 
+    shapes = catalog.eks().instance_shapes
     wrong = {
-        t: (v, INSTANCE_TYPES[t]["VCpuInfo"]["DefaultVCpus"])
-        for t, v in needs_mod.EC2_VCPUS.items()
-        if t in INSTANCE_TYPES and INSTANCE_TYPES[t]["VCpuInfo"]["DefaultVCpus"] != v
+        t: ((s.vcpus, s.memory_gib), INSTANCE_TYPES[t]["VCpuInfo"]["DefaultVCpus"], INSTANCE_TYPES[t]["MemoryInfo"])
+        for t, s in shapes.items()
+        if t in INSTANCE_TYPES
+        and (
+            INSTANCE_TYPES[t]["VCpuInfo"]["DefaultVCpus"] != s.vcpus
+            or INSTANCE_TYPES[t]["MemoryInfo"]["SizeInMiB"] != s.memory_gib * 1024
+        )
     }
     assert not wrong
     assert {"p5.48xlarge", "g6e.xlarge", "m7i.xlarge"} <= set(INSTANCE_TYPES)
+    # every instance type the catalog maps an accelerator to, and the system type, has a shape
+    named = {t for per in catalog.eks().instance_types.values() for t in per.values()}
+    assert named | {catalog.eks().system.instance_type} <= set(shapes)
 
 
 def test_system_pools_match_the_targets() -> None:
-    """The needs' copy of the system pool shapes is what the targets register (checked on a plan)."""
+    """The needs count the system pools the targets register (checked on a plan)."""
     from aistack.offline import plan
     from components.spec import load_stack
 
@@ -616,13 +626,16 @@ def test_system_pools_match_the_targets() -> None:
     ):
         p = plan(load_stack(stack, Path("stacks")))
         (system,) = [r for r in p.resources if r.type == type_ and r.name.endswith("-system")]
+        assert p.needs is not None
+        (need,) = [n for n in p.needs.for_pool("system") if n.unit == "vCPUs"]
         if machine_key == "instanceTypes":
-            assert system.inputs["instanceTypes"] == [needs_mod.EKS_SYSTEM_INSTANCE_TYPE]
-            assert system.inputs["scalingConfig"]["maxSize"] == needs_mod.SYSTEM_MAX_NODES
+            assert system.inputs["instanceTypes"] == [need.machine_type] == ["m7i.xlarge"]
+            assert system.inputs["scalingConfig"]["maxSize"] == need.nodes == 3
+            assert need.amount == 3 * 4  # m7i.xlarge: 4 vCPUs (aws.amazon.com/ec2/instance-types/m7i)
         else:
-            assert system.inputs["nodeConfig"]["machineType"] == needs_mod.GKE_SYSTEM_MACHINE_TYPE
-            assert system.inputs["autoscaling"]["totalMaxNodeCount"] == needs_mod.SYSTEM_MAX_NODES
-        assert p.needs is not None and p.needs.for_pool("system")[0].nodes == needs_mod.SYSTEM_MAX_NODES
+            assert system.inputs["nodeConfig"]["machineType"] == need.machine_type == "e2-standard-4"
+            assert system.inputs["autoscaling"]["totalMaxNodeCount"] == need.nodes == 3
+            assert need.amount == 3 * 4
 
 
 # ------------------------------------------------------------------------------------------ pulumi up hook
@@ -634,7 +647,7 @@ def test_program_hook_fails_before_any_resource_when_short(
     import pulumi
     from pulumi.runtime.settings import SETTINGS
 
-    from components.program import run_preflight
+    from aistack.preflight.hook import run_preflight
 
     monkeypatch.setattr(SETTINGS, "monitor", None)  # as in a real `pulumi up`: not the mock monitor of a plan
     _plenty()
@@ -649,7 +662,7 @@ def test_program_hook_without_credentials_logs_and_continues(monkeypatch: pytest
     import pulumi
     from pulumi.runtime.settings import SETTINGS
 
-    from components.program import run_preflight
+    from aistack.preflight.hook import run_preflight
 
     monkeypatch.setattr(SETTINGS, "monitor", None)
     _no_aws_credentials(monkeypatch, tmp_path)
@@ -661,7 +674,7 @@ def test_program_hook_without_credentials_logs_and_continues(monkeypatch: pytest
 
 def test_program_hook_is_off_under_mocks_and_when_disabled(aws: Any, tmp_path: Path, monkeypatch: Any) -> None:
     from aistack.offline import plan
-    from components.program import run_preflight
+    from aistack.preflight.hook import run_preflight
     from components.spec import load_stack
 
     EC2_QUOTAS["L-417A185B"] = 0  # would be short
@@ -753,8 +766,8 @@ def test_program_hook_warns_when_only_usage_is_short(monkeypatch: pytest.MonkeyP
     from pulumi.runtime.settings import SETTINGS
 
     import aistack.preflight as preflight
+    from aistack.preflight.hook import run_preflight
     from aistack.preflight.report import Check, Report
-    from components.program import run_preflight
 
     monkeypatch.setattr(SETTINGS, "monitor", None)
     monkeypatch.setattr(preflight, "credentials_missing", lambda spec: None)

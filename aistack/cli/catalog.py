@@ -13,9 +13,9 @@ from rich.table import Table
 from .common import EXIT_FOUND, EXIT_INVALID, console, err, fail, print_spec_error, styled
 
 if TYPE_CHECKING:  # the catalog and its refresher load when a command runs, not for `aistack --help`
-    from blueprints.catalog import OfferingCatalog
-    from blueprints.catalog.refresh.diff import Change
-    from blueprints.catalog.sanity import Finding
+    from foundation.catalog import OfferingCatalog
+    from foundation.catalog.refresh.diff import Change
+    from foundation.catalog.sanity import Finding
 
 app = typer.Typer(
     help="The offerings catalog: refresh its prices from the providers, check its figures.", no_args_is_help=True
@@ -89,9 +89,9 @@ def _load(path: Path | None) -> OfferingCatalog:
     """The shipped catalog, or the one at `path`; a bad file is bad input (exit 2)."""
     from pydantic import ValidationError
 
-    from blueprints import catalog
     from components.spec import SpecError
-    from components.spec.safe_yaml import load_file
+    from foundation import catalog
+    from foundation.safe_yaml import load_file
 
     if path is None:
         return catalog.offerings()
@@ -105,7 +105,7 @@ def _load(path: Path | None) -> OfferingCatalog:
         where = ".".join(str(p) for p in first["loc"])
         fail(
             f"{path}: {where}: {first['msg']} ({exc.error_count()} problem(s))",
-            "fix the file to the offerings schema (blueprints/catalog/README.md).",
+            "fix the file to the offerings schema (foundation/catalog/README.md).",
         )
     if loaded.schema_version != catalog.OFFERINGS_SCHEMA_VERSION:
         fail(
@@ -120,7 +120,7 @@ def _money(value: float | None) -> str:
 
 
 def print_diff(changes: list[Change]) -> None:
-    from blueprints.catalog.refresh.diff import summary
+    from foundation.catalog.refresh.diff import summary
 
     if not changes:
         console.print("no figure moved")
@@ -174,10 +174,10 @@ def refresh(
 ) -> None:
     """Re-read every price from AWS's Price List and GCP's Billing Catalog, show what moved, and write
     the catalog only if it passes the sanity rules (exit 1 listing the findings otherwise)."""
-    from blueprints import catalog
-    from blueprints.catalog import sanity
-    from blueprints.catalog.refresh import RefreshError, build
-    from blueprints.catalog.refresh.diff import diff
+    from foundation import catalog
+    from foundation.catalog import sanity
+    from foundation.catalog.refresh import RefreshError, build
+    from foundation.catalog.refresh.diff import diff
 
     providers = tuple(dict.fromkeys(only or build.PROVIDERS))
     unknown = [p for p in providers if p not in build.PROVIDERS]
@@ -234,7 +234,7 @@ def check(
     ] = None,
 ) -> None:
     """Run the sanity rules on the offerings catalog: exit 1 on any error finding (stale ones are shown only)."""
-    from blueprints.catalog import sanity
+    from foundation.catalog import sanity
 
     cat = _load(path)
     findings = sanity.check(cat, _today())

@@ -119,9 +119,10 @@ def _changes(changes: dict[str, int], planned: bool = False) -> str:
 
 
 def _program() -> None:
+    from aistack.preflight.hook import run_preflight
     from components.program import main
 
-    main()
+    main(preflight=run_preflight)
 
 
 def _upstream() -> dict[str, Any] | None:

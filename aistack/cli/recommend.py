@@ -133,7 +133,7 @@ def print_no_option(decision: decide.Decision) -> None:
 
 
 def _cheapest_price(accelerator: str, region: str | None, spot: bool) -> tuple[float | None, str]:
-    from blueprints import catalog
+    from foundation import catalog
 
     prices = []
     for o in catalog.offerings().offerings:
@@ -161,10 +161,11 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print {time_hours, cost_usd, mfu, assumptions}.")] = False,
 ) -> None:
     """Estimate time and cost of a training run on COUNT chips of ACCELERATOR."""
-    from blueprints import catalog, workload
+    from blueprints import workload
     from blueprints.decide import price_date
     from blueprints.estimator import estimate_training
     from blueprints.utilisation import NotEstimable
+    from foundation import catalog
 
     if (flops is None) == (params is None or tokens is None):
         fail("Give either --flops, or both --params and --tokens.", "e.g. --params 7e9 --tokens 1.4e11")

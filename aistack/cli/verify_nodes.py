@@ -32,8 +32,8 @@ def model_token(accelerator: str) -> str | None:
 
 def api_server_of(spec: StackSpec) -> tuple[str, int] | None:
     """host:port of the stack's cluster, read from its kubeconfig when it is a readable file."""
-    from components.spec import safe_yaml
-    from components.spec.errors import SpecError
+    from foundation import safe_yaml
+    from foundation.errors import SpecError
 
     value = spec.cluster.kubeconfig
     if value is None or "\n" in value:

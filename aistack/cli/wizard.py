@@ -206,8 +206,8 @@ def _accepts(kind: str, decision: decide.Decision, answers: dict[str, Any], answ
 
 def read_answers(path: Path) -> dict[str, Any]:
     """The --answers file: a YAML mapping, read through the bounded reader (exit 2 otherwise)."""
-    from components.spec import safe_yaml
-    from components.spec.errors import SpecError
+    from foundation import safe_yaml
+    from foundation.errors import SpecError
 
     try:
         loaded = safe_yaml.load_file(path, "answers file")

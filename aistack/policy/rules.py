@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from blueprints import catalog
+from foundation import catalog
 
 Level = Literal["mandatory", "advisory"]
 Profile = Literal["standard", "hipaa", "gdpr"]

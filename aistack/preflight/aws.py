@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from blueprints.words import counted
 from components.spec import StackSpec
+from foundation.words import counted
 
-from .needs import AWS_ELASTIC_IPS, AWS_ON_DEMAND, AWS_SPOT, EC2_VCPUS, StackNeeds, ec2_quota_class, stack_needs
+from .needs import AWS_ELASTIC_IPS, AWS_ON_DEMAND, AWS_SPOT, StackNeeds, ec2_quota_class, ec2_vcpus, stack_needs
 from .report import Check, QuotaState, Report, Status, evaluate_quotas
 
 SERVICE = "ec2"
@@ -68,7 +68,7 @@ def _usage(ec2: Any) -> dict[str, float]:
     for itype, spot, vcpus in running:
         row = (AWS_SPOT if spot else AWS_ON_DEMAND).get(ec2_quota_class(itype, spot=spot))
         if row:
-            used[row[0]] += vcpus or sizes.get(itype, EC2_VCPUS.get(itype, 0))
+            used[row[0]] += vcpus or sizes.get(itype) or ec2_vcpus(itype) or 0
     used[AWS_ELASTIC_IPS[0]] = float(len(ec2.describe_addresses().get("Addresses", [])))
     return used
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from blueprints.words import counted
 from components.spec import StackSpec
+from foundation.words import counted
 
 from .needs import ReservationNeed, StackNeeds, stack_needs
 from .report import Check, QuotaState, Report, evaluate_quotas

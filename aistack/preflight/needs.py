@@ -38,52 +38,16 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from blueprints import catalog
-from blueprints.words import counted
 from components.shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, tpu_slice
 from components.spec import AcceleratorPool, StackSpec
+from foundation import catalog
+from foundation.words import counted
 
 Unit = Literal["vCPUs", "GPUs", "TPU chips", "addresses"]
 
-# The system pools the targets create (components/targets/gke/nodepools.py SYSTEM_MACHINE_TYPE and
-# its total_max_node_count; components/targets/eks/nodegroups.py SYSTEM_INSTANCE_TYPE and max_size).
-# Kept here so a plan needs no provider SDK; tests/test_preflight.py holds the two in step.
-GKE_SYSTEM_MACHINE_TYPE = "e2-standard-4"
-EKS_SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
-SYSTEM_MAX_NODES = 3
 EKS_DEFAULT_AZ_COUNT = 3  # components/targets/eks DEFAULT_AZ_COUNT: one NAT gateway (one Elastic IP) per AZ
 
 # --- AWS -------------------------------------------------------------------------------------------
-# vCPUs per EC2 instance type (https://aws.amazon.com/ec2/instance-types/, read 2026-12-01; the test
-# suite checks every row against the DescribeInstanceTypes data moto ships). The live check asks
-# DescribeInstanceTypes and uses its answer.
-EC2_VCPUS: dict[str, int] = {
-    "m7i.xlarge": 4,
-    "g4dn.xlarge": 4,
-    "g4dn.12xlarge": 48,
-    "g4dn.metal": 96,
-    "g5.xlarge": 4,
-    "g5.12xlarge": 48,
-    "g5.48xlarge": 192,
-    "g6.xlarge": 4,
-    "g6.12xlarge": 48,
-    "g6.48xlarge": 192,
-    "g6e.xlarge": 4,
-    "g6e.12xlarge": 48,
-    "g6e.48xlarge": 192,
-    "p4d.24xlarge": 96,
-    "p4de.24xlarge": 96,
-    "p5.48xlarge": 192,
-    "p5en.48xlarge": 192,
-    "p6-b200.48xlarge": 192,
-    "trn1.2xlarge": 8,
-    "trn1.32xlarge": 128,
-    "trn2.48xlarge": 192,
-    "inf2.xlarge": 4,
-    "inf2.24xlarge": 96,
-    "inf2.48xlarge": 192,
-}
-
 # Service Quotas codes (service code ec2), all in vCPUs. Names as `aws service-quotas
 # list-service-quotas --service-code ec2` returns them; the spot list is the one in
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-limits.html (read 2026-12-01).
@@ -172,35 +136,13 @@ GCP_FAMILY_CPU_METRICS: dict[str, str] = {
 }
 _GCP_CPUS_SERIES = {"e2", "n1"}  # documented to count against CPUS itself
 
-# vCPUs per GCE machine type (https://cloud.google.com/compute/docs/accelerator-optimized-machines,
-# https://cloud.google.com/compute/docs/general-purpose-machines, read 2026-12-01). *-standard-N
-# types of e2/n1/g2 have N vCPUs and need no row.
-GCE_VCPUS: dict[str, int] = {
-    "a2-highgpu-1g": 12,
-    "a2-highgpu-2g": 24,
-    "a2-highgpu-4g": 48,
-    "a2-highgpu-8g": 96,
-    "a2-megagpu-16g": 96,
-    "a2-ultragpu-1g": 12,
-    "a2-ultragpu-2g": 24,
-    "a2-ultragpu-4g": 48,
-    "a2-ultragpu-8g": 96,
-    "a3-highgpu-1g": 26,
-    "a3-highgpu-2g": 52,
-    "a3-highgpu-4g": 104,
-    "a3-highgpu-8g": 208,
-    "a3-megagpu-8g": 208,
-    "a3-ultragpu-8g": 224,
-    "a4-highgpu-8g": 224,
-}
 GCP_IN_USE_ADDRESSES = "IN_USE_ADDRESSES"
 
 
-def gce_vcpus(machine_type: str) -> int | None:
-    if machine_type in GCE_VCPUS:
-        return GCE_VCPUS[machine_type]
-    match = re.fullmatch(r"(e2|n1|n2|n2d|g2|c2|c2d|c3)-(standard|highmem|highcpu)-(\d+)", machine_type)
-    return int(match.group(3)) if match else None
+def ec2_vcpus(instance_type: str) -> int | None:
+    """vCPUs of an EC2 instance type from the catalog's shapes (None: a type the catalog does not hold)."""
+    shape = catalog.eks().instance_shapes.get(instance_type)
+    return None if shape is None else shape.vcpus
 
 
 def gce_cpu_metrics(machine_type: str) -> tuple[str, ...]:
@@ -335,7 +277,7 @@ def _aws_pool(spec: StackSpec, pool: AcceleratorPool, vcpus: dict[str, int]) -> 
     if cls not in table:
         return out, [f"{pool.name}: no Service Quotas row known for {instance}'s family; check its quota by hand"]
     code, name = table[cls]
-    per = vcpus.get(instance, EC2_VCPUS.get(instance))
+    per = vcpus.get(instance, ec2_vcpus(instance))
     amount = None if per is None else per * pool.max_nodes
     label = "spot" if spot else "on-demand"
     out.append(QuotaNeed(pool.name, code, name, amount, "vCPUs", pool.max_nodes, per, instance, label))
@@ -375,7 +317,7 @@ def _gcp_pool(spec: StackSpec, pool: AcceleratorPool) -> tuple[list[Any], list[s
         QuotaNeed(pool.name, first, first, per_node * nodes, unit, nodes, per_node, machine, label, tuple(rest))  # type: ignore[arg-type]
     )
     if acc.kind != "tpu":
-        cpus = gce_vcpus(machine)
+        cpus = catalog.gke().vcpus(machine)
         family = gce_cpu_metrics(machine)
         metrics = ("PREEMPTIBLE_CPUS", *family) if preemptible else family
         amount = None if cpus is None else cpus * nodes
@@ -388,27 +330,20 @@ def _gcp_pool(spec: StackSpec, pool: AcceleratorPool) -> tuple[list[Any], list[s
 def stack_needs(spec: StackSpec, vcpus: dict[str, int] | None = None) -> StackNeeds:
     """Every quota, reservation and offering the stack needs at its largest (all pools at max_nodes).
 
-    ``vcpus``: instance type → vCPUs as the cloud reports them, preferred over the table above."""
+    ``vcpus``: instance type → vCPUs as the cloud reports them, preferred over the catalog's shapes."""
     if spec.target not in ("gcp", "aws"):
         return StackNeeds(spec.target, spec.region, notes=("on-prem: the nodes exist already; no cloud quota applies",))
     items: list[Any] = []
     notes: list[str] = []
     live = vcpus or {}
     if spec.target == "aws":
-        per = live.get(EKS_SYSTEM_INSTANCE_TYPE, EC2_VCPUS[EKS_SYSTEM_INSTANCE_TYPE])
+        system = catalog.eks().system
+        per = live.get(system.instance_type, ec2_vcpus(system.instance_type))
+        assert per is not None  # the catalog's own check: every type it names has a shape
         code, name = AWS_ON_DEMAND["standard"]
+        nodes = system.max_nodes
         items.append(
-            QuotaNeed(
-                "system",
-                code,
-                name,
-                per * SYSTEM_MAX_NODES,
-                "vCPUs",
-                SYSTEM_MAX_NODES,
-                per,
-                EKS_SYSTEM_INSTANCE_TYPE,
-                "on-demand",
-            )
+            QuotaNeed("system", code, name, per * nodes, "vCPUs", nodes, per, system.instance_type, "on-demand")
         )
         azs = len(spec.zones) or EKS_DEFAULT_AZ_COUNT
         eip_code, eip_name = AWS_ELASTIC_IPS
@@ -416,19 +351,21 @@ def stack_needs(spec: StackSpec, vcpus: dict[str, int] | None = None) -> StackNe
             QuotaNeed("network", eip_code, eip_name, azs, "addresses", azs, 1, f"one NAT gateway per AZ ({azs})", "-")
         )
     else:
-        cpus = gce_vcpus(GKE_SYSTEM_MACHINE_TYPE)
+        gke_system = catalog.gke().system
+        cpus = catalog.gke().vcpus(gke_system.machine_type)
         assert cpus is not None
-        family = gce_cpu_metrics(GKE_SYSTEM_MACHINE_TYPE)
+        family = gce_cpu_metrics(gke_system.machine_type)
+        nodes = gke_system.max_nodes
         items.append(
             QuotaNeed(
                 "system",
                 family[0],
                 family[0],
-                cpus * SYSTEM_MAX_NODES,
+                cpus * nodes,
                 "vCPUs",
-                SYSTEM_MAX_NODES,
+                nodes,
                 cpus,
-                GKE_SYSTEM_MACHINE_TYPE,
+                gke_system.machine_type,
                 "on-demand",
                 family[1:],
             )

@@ -4,7 +4,8 @@ Read it with ``load_stack`` (a stack file) or ``parse_spec`` (a mapping). Both r
 ``SpecError`` listing every problem, each with its field path, reason and fix.
 """
 
-from .errors import SpecError, SpecIssue
+from foundation.errors import SpecError, SpecIssue
+
 from .loader import LoadedStack, load_stack, parse_spec, spec_values_from_config
 from .model import AcceleratorPool, StackSpec, TeamSpec
 from .rules import mig_instances, pool_capacity

@@ -12,8 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import rules, safe_yaml
-from .errors import SpecError, SpecIssue, did_you_mean, join_path
+from foundation import safe_yaml
+from foundation.errors import SpecError, SpecIssue, did_you_mean, join_path
+
+from . import rules
 from .model import (
     ALERT_CREDENTIALS,
     CREDENTIAL_RECEIVERS,

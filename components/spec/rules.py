@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from blueprints import catalog
+from foundation import catalog
+from foundation.errors import SpecIssue, did_you_mean, join_path
 
 from .. import capacity, naming
 from ..shapes import ShapeError, eks_instance_type, gke_gpu_machine_type, supports_efa, tpu_slice
-from .errors import SpecIssue, did_you_mean, join_path
 from .model import AcceleratorPool, OnPremSpec, StackSpec
 
 Rule = Callable[[StackSpec], Iterable[SpecIssue]]

@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from blueprints import catalog
+from foundation import catalog
 
 from ... import naming
 from ...charts import install_chart
@@ -74,35 +74,6 @@ INTERRUPTION_EVENTS: tuple[tuple[str, str, str], ...] = (
 )
 QUEUE_RETENTION_SECONDS = 300  # an interruption message older than the 2-minute warning is useless
 
-# vCPUs and memory (GiB) of the instance types the catalog maps accelerators to, for NodePool limits.
-# Source: https://aws.amazon.com/ec2/instance-types/ (Accelerated Computing), as of 2026-11-24 (the
-# catalog's data_version); p5/g5/inf2/trn1 cross-checked against Karpenter's DescribeInstanceTypes
-# fixture (pkg/fake/zz_generated.describe_instance_types.go), trn2 against the Neuron architecture page.
-INSTANCE_SHAPES: dict[str, tuple[int, int]] = {
-    "g4dn.xlarge": (4, 16),
-    "g4dn.12xlarge": (48, 192),
-    "g4dn.metal": (96, 384),
-    "g5.xlarge": (4, 16),
-    "g5.12xlarge": (48, 192),
-    "g5.48xlarge": (192, 768),
-    "g6.xlarge": (4, 16),
-    "g6.12xlarge": (48, 192),
-    "g6.48xlarge": (192, 768),
-    "g6e.xlarge": (4, 32),
-    "g6e.12xlarge": (48, 384),
-    "g6e.48xlarge": (192, 1536),
-    "p4d.24xlarge": (96, 1152),
-    "p4de.24xlarge": (96, 1152),
-    "p5.48xlarge": (192, 2048),
-    "p5en.48xlarge": (192, 2048),
-    "p6-b200.48xlarge": (192, 2048),
-    "trn1.2xlarge": (8, 32),
-    "trn1.32xlarge": (128, 512),
-    "trn2.48xlarge": (192, 2048),
-    "inf2.xlarge": (4, 16),
-    "inf2.24xlarge": (96, 384),
-    "inf2.48xlarge": (192, 768),
-}
 # EFA interfaces an instance type takes (one per network card; DescribeInstanceTypes
 # NetworkInfo.EfaInfo.MaximumEfaInterfaces). Source: https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
 # (network specifications); p5.48xlarge's 32 also in https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
@@ -189,10 +160,10 @@ def pool_limits(pool: AcceleratorPool, inventory: PoolInventory, instance: str) 
     """
     n = autoscaled_nodes(pool)
     limits = {inventory.resource_name: str(inventory.per_node * n)}
-    shape = INSTANCE_SHAPES.get(instance)
+    shape = catalog.eks().instance_shapes.get(instance)
     if shape is not None:
-        limits["cpu"] = str(shape[0] * n)
-        limits["memory"] = f"{shape[1] * n}Gi"
+        limits["cpu"] = str(shape.vcpus * n)
+        limits["memory"] = f"{shape.memory_gib * n}Gi"
     return limits
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from foundation import catalog
+
 from ... import naming
 from ...handle import POOL_LABEL, PoolInventory
 from ...shapes import eks_ami_type
@@ -20,7 +22,6 @@ from ...spec import AcceleratorPool, StackSpec
 from .iam import MANAGED, trust
 from .karpenter import instance_type
 
-SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 # EKS CreateNodegroup capacityType: https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html
@@ -102,6 +103,7 @@ def build_node_groups(
         managed_policy_arns=[MANAGED + p for p in NODE_POLICIES],
         opts=opts,
     )
+    system = catalog.eks().system
     groups = {
         "system": aws.eks.NodeGroup(
             f"{name}-system",
@@ -110,8 +112,12 @@ def build_node_groups(
             subnet_ids=subnet_ids,
             node_group_name="system",
             ami_type="AL2023_x86_64_STANDARD",
-            instance_types=[SYSTEM_INSTANCE_TYPE],
-            scaling_config={"min_size": 1, "desired_size": 2, "max_size": 3},
+            instance_types=[system.instance_type],
+            scaling_config={
+                "min_size": system.min_nodes,
+                "desired_size": system.desired_nodes,
+                "max_size": system.max_nodes,
+            },
             labels={POOL_LABEL: "system"},
             # An operator may resize the system group by hand (within 1-3) without the next `up` undoing it.
             opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["scalingConfig.desiredSize"]),

@@ -14,14 +14,13 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from blueprints import catalog
+from foundation import catalog
 
 from ... import naming
 from ...handle import POOL_LABEL, NodeTaint, PoolInventory, accelerator_inventory
 from ...shapes import gke_gpu_machine_type, tpu_slice
 from ...spec import AcceleratorPool, StackSpec
 
-SYSTEM_MACHINE_TYPE = "e2-standard-4"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is decided by IAM, not scopes
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
@@ -83,14 +82,19 @@ def _node_config_base(
 def system_pool_args(
     spec: StackSpec, service_account: pulumi.Input[str], disk_key: pulumi.Input[str] | None
 ) -> dict[str, Any]:
+    system = catalog.gke().system
     return {
         "name": "system",
         "location": spec.region,
-        "autoscaling": {"total_min_node_count": 1, "total_max_node_count": 3, "location_policy": "BALANCED"},
+        "autoscaling": {
+            "total_min_node_count": system.min_nodes,
+            "total_max_node_count": system.max_nodes,
+            "location_policy": "BALANCED",
+        },
         "management": {"auto_repair": True, "auto_upgrade": True},
         "node_config": {
             **_node_config_base(spec, service_account, disk_key),
-            "machine_type": SYSTEM_MACHINE_TYPE,
+            "machine_type": system.machine_type,
             "disk_type": "pd-balanced",
             "labels": {POOL_LABEL: "system"},
         },

@@ -7,6 +7,7 @@ once per process however many stacks are validated.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -104,12 +105,43 @@ class TpuGeneration(_Frozen):
         return self.single_host + self.multi_host
 
 
+class GkeSystemPool(_Frozen):
+    machine_type: str
+    min_nodes: int = Field(ge=0)
+    max_nodes: int = Field(ge=1)
+
+
+class EksSystemPool(_Frozen):
+    instance_type: str
+    min_nodes: int = Field(ge=0)
+    desired_nodes: int = Field(ge=0)
+    max_nodes: int = Field(ge=1)
+
+
+class InstanceShape(_Frozen):
+    vcpus: int = Field(gt=0)
+    memory_gib: int = Field(gt=0)
+
+
+# General-purpose GCE series whose machine type names carry their vCPU count (e2-standard-4: 4).
+_GCE_NAMED_VCPUS = re.compile(r"(e2|n1|n2|n2d|g2|c2|c2d|c3)-(standard|highmem|highcpu)-(\d+)")
+
+
 class GkeCatalog(_Frozen):
     schema_version: int
     data_version: str
     sources: dict[str, str]
     gpu_machine_types: dict[str, dict[int, str]] = Field(description="Accelerator id -> GPUs per VM -> machine type.")
+    system: GkeSystemPool
+    machine_vcpus: dict[str, int] = Field(description="Accelerator-optimized machine type -> vCPUs.")
     tpus: dict[str, TpuGeneration] = Field(description="Accelerator id -> TPU generation shapes.")
+
+    def vcpus(self, machine_type: str) -> int | None:
+        """vCPUs of a machine type: the table, else the count its general-purpose name carries."""
+        if machine_type in self.machine_vcpus:
+            return self.machine_vcpus[machine_type]
+        match = _GCE_NAMED_VCPUS.fullmatch(machine_type)
+        return int(match.group(3)) if match else None
 
 
 class EksCatalog(_Frozen):
@@ -118,6 +150,8 @@ class EksCatalog(_Frozen):
     sources: dict[str, str]
     instance_types: dict[str, dict[int, str]] = Field(description="Accelerator id -> per instance -> instance type.")
     efa_instance_types: tuple[str, ...] = Field(description="Instance types with EFA network interfaces.")
+    system: EksSystemPool
+    instance_shapes: dict[str, InstanceShape] = Field(description="Instance type -> vCPUs and memory.")
 
 
 class Performance(_Frozen):

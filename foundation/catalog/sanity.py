@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
-from blueprints.catalog import Offering, OfferingCatalog
+from foundation.catalog import Offering, OfferingCatalog
 
 # A sku's per-chip price across one provider's regions stays within this band of the median.
 # Provider regional multipliers observed on the GCP and AWS price lists run from about 0.85x

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from blueprints.catalog import Offering, OfferingCatalog
+from foundation.catalog import Offering, OfferingCatalog
 
 _SAME = 1e-9
 

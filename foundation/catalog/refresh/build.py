@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from blueprints import catalog
-from blueprints.catalog import OFFERINGS_SCHEMA_VERSION, Excluded, OfferingCatalog
+from foundation import catalog
+from foundation.catalog import OFFERINGS_SCHEMA_VERSION, Excluded, OfferingCatalog
 
 from . import NoProgress, Progress, RefreshError, aws, gcp, skypilot
 
@@ -152,7 +152,7 @@ def assemble(
     today: datetime.date,
 ) -> OfferingCatalog:
     """The new catalog: fetched rows dated today, plus what the price sources cannot say, from `old`."""
-    from blueprints.catalog import sanity
+    from foundation.catalog import sanity
 
     refreshed = set(providers)
     day = today.isoformat()
