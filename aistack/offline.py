@@ -28,6 +28,8 @@ from components.spec import LoadedStack, StackSpec
 from .preflight.needs import StackNeeds, stack_needs
 
 PROJECT = "aistack"
+POOL_LABEL = "aistack.io/pool"  # components.handle.POOL_LABEL (not imported: it pulls in the Kubernetes SDK)
+ZONE_LABEL = "topology.kubernetes.io/zone"
 SECRET_MASK = "[secret]"
 UNKNOWN_MARK = "[unknown]"  # a value only the provider knows, at deploy time
 UNKNOWN_NOTE = (
@@ -83,6 +85,35 @@ class Plan:
             "note": UNKNOWN_NOTE,
         }
 
+    def pool_zones(self) -> dict[str, list[str]]:
+        """Where each pool's nodes may run, as the program registered it: a GKE node pool's node locations
+        (none: the cluster's), a Karpenter NodePool's zone requirement (the zones EC2 offers its instance type
+        in; offline every zone is offered), a managed node group's subnets' zones. Empty: no limit of its own."""
+        subnet_zone = {
+            f"{r.name}-id": str(r.inputs["availabilityZone"])  # EchoMocks' ids
+            for r in self.resources
+            if r.type == "aws:ec2/subnet:Subnet" and "availabilityZone" in r.inputs
+        }
+        out: dict[str, list[str]] = {}
+        for r in self.resources:
+            inputs = r.inputs
+            if r.type == "gcp:container/nodePool:NodePool":
+                pool = (inputs.get("nodeConfig") or {}).get("labels", {}).get(POOL_LABEL)
+                zones = list(inputs.get("nodeLocations") or [])
+            elif r.type == "kubernetes:karpenter.sh/v1:NodePool":
+                pool = inputs["metadata"]["name"]
+                terms = inputs["spec"]["template"]["spec"].get("requirements", [])
+                zones = [z for t in terms if t["key"] == ZONE_LABEL for z in t.get("values", [])]
+            elif r.type == "aws:eks/nodeGroup:NodeGroup":
+                pool = (inputs.get("labels") or {}).get(POOL_LABEL)
+                pool = f"{pool} (floor)" if pool and pool != "system" else pool
+                zones = [subnet_zone.get(str(s), str(s)) for s in inputs.get("subnetIds") or []]
+            else:
+                continue
+            if pool:
+                out[str(pool)] = zones
+        return dict(sorted(out.items()))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
@@ -91,6 +122,7 @@ class Plan:
             "summary": self.summary(),
             "warnings": self.warnings,
             "quota_needs": self.needs.as_json() if self.needs is not None else None,
+            "pool_zones": self.pool_zones(),
         }
 
     def dumps(self) -> str:
@@ -158,6 +190,10 @@ def _clean(value: Any) -> Any:
 _INVOKE_ANSWERS: dict[str, dict[str, Any]] = {
     "gcp:organizations/getProject:getProject": {"number": "[project-number]"},
     "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ["[az-1]", "[az-2]", "[az-3]"]},
+    # Where EC2 offers an instance type (asked per pool at deploy time): offline, every zone.
+    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"locations": ["[az-1]", "[az-2]", "[az-3]"]},
+    # An existing VPC's private subnets (network.vpc_id): their route tables, for the S3 gateway endpoint.
+    "aws:ec2/getRouteTable:getRouteTable": {"routeTableId": "[route-table]"},
 }
 
 

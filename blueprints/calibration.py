@@ -49,7 +49,7 @@ DEFAULT_GOODPUT = 0.90
 GOODPUT_SOURCE = "https://arxiv.org/abs/2407.21783"
 ASPECT_RATIO = 128  # d_model ÷ layers when a model's shape is not given (GPT-3 175B: 12288/96 = 128)
 KNEES = (3e8, 1e9, 3e9, 1e10, 3e10)
-FEATURES = ("m0", "gamma", "fp8", "int8", "alpha", "delta", "kappa", "lora", "qlora", "fp8_size")
+FEATURES = ("m0", "gamma", "fp8", "int8", "alpha", "delta", "kappa", "lora", "qlora", "fp8_size", "tpu", "neuron")
 # Bounds on each fitted coefficient (in log space for the factors).
 BOUNDS: tuple[tuple[float, float], ...] = (
     (-math.inf, math.inf),  # log m0
@@ -62,12 +62,27 @@ BOUNDS: tuple[tuple[float, float], ...] = (
     (-math.inf, 0.0),  # log f_lora ≤ 0
     (-math.inf, 0.0),  # log f_qlora ≤ 0
     (0.0, math.inf),  # δ8 ≥ 0: FP8 gains shrink for small models, never grow
+    (-math.inf, math.inf),  # log h(tpu): either way, as the TPU rows say
+    (-math.inf, math.inf),  # log h(neuron): no rows today, so pinned at 0 (no evidence, no effect)
 )
 BAND_QUANTILES = (0.1, 0.9)  # ≈80% band
 EXTRAPOLATION_WIDENING = 1.5  # log-band multiplier when an estimate leaves the calibrated range
 MIN_BAND_GROUPS = 3
 SMALL_SCALE_CHIPS = 64
 CLOSE_CALL = 2.0  # a two-option pair is a close call when measured throughputs differ by < 2×
+# Per hardware family (issue #29): a family is validated when it has at least MIN_FAMILY_ROWS rows
+# in MIN_FAMILY_GROUPS benchmark groups and its leave-one-group-out median |error| is within
+# FAMILY_GOAL. Estimates for any other family say so, and their band is widened
+# UNVALIDATED_WIDENING× in log space (an assumption: without enough rows the family's own bias is
+# unmeasured; ×2 covers the largest per-family bias seen before the family term existed, +22% on
+# TPUs) and stretched to cover every out-of-sample residual the family does have.
+FAMILIES = ("gpu", "tpu", "neuron")
+FAMILY_NAMES = {"gpu": "NVIDIA GPU", "tpu": "Google TPU", "neuron": "AWS Trainium/Inferentia"}
+MIN_FAMILY_ROWS = 10
+MIN_FAMILY_GROUPS = 3
+FAMILY_GOAL = 0.25
+OVERALL_GOAL = 0.15
+UNVALIDATED_WIDENING = 2.0
 
 
 # --------------------------------------------------------------------------- work per token
@@ -114,6 +129,10 @@ class Row:
     @property
     def perf(self) -> Performance:
         return catalog.performance().performance[self.run.accelerator]
+
+    @property
+    def family(self) -> str:
+        return family(self.run.accelerator)
 
 
 def _perf(accelerator: str) -> Performance:
@@ -168,6 +187,8 @@ def features(row: Row, knee: float) -> tuple[float, ...]:
         lora,
         1.0 if run.method == "qlora" else 0.0,
         (1.0 if run.precision == "fp8" else 0.0) * min(0.0, math.log(run.params / knee)),
+        1.0 if row.family == "tpu" else 0.0,
+        1.0 if row.family == "neuron" else 0.0,
     )
 
 
@@ -275,6 +296,8 @@ def _model(coef: Sequence[float], knee: float) -> UtilisationModel:
         lora_factor=math.exp(coef[7]),
         qlora_factor=math.exp(coef[8]),
         fp8_size_exponent=coef[9],
+        tpu_factor=math.exp(coef[10]),
+        neuron_factor=math.exp(coef[11]),
     )
 
 
@@ -335,7 +358,14 @@ def predicted_tflops(model: UtilisationModel, row: Row) -> float:
     """The model's TFLOP/s per chip for a row's configuration (GPU-hour rows: × goodput)."""
     run = row.run
     value = uncapped_tflops(
-        model, row.perf, run.precision, row.chips, params=run.params, seq_len=run.seq_len, method=run.method
+        model,
+        row.perf,
+        run.precision,
+        row.chips,
+        params=run.params,
+        seq_len=run.seq_len,
+        method=run.method,
+        family=row.family,
     )
     with contextlib.suppress(NotEstimable):  # TPU int8 rows: no sourced int8 peak to put the ceiling on
         value = min(value, peak_tflops(row.perf, run.precision) * MAX_MFU)
@@ -411,6 +441,75 @@ class GroupStat:
 
 
 @dataclass(frozen=True)
+class FamilyStat:
+    """Out-of-sample error on one hardware family; error = predicted ÷ measured time − 1."""
+
+    family: str
+    rows: int
+    groups: int
+    median_abs_error: float  # nan without rows
+    bias: float  # median signed error: > 0, the model predicts this family slower than measured
+    time_ratios: tuple[float, ...] = ()  # measured ÷ predicted time of each row
+
+    @property
+    def name(self) -> str:
+        return FAMILY_NAMES.get(self.family, self.family)
+
+    @property
+    def enough_data(self) -> bool:
+        return self.rows >= MIN_FAMILY_ROWS and self.groups >= MIN_FAMILY_GROUPS
+
+    @property
+    def validated(self) -> bool:
+        return self.enough_data and self.median_abs_error <= FAMILY_GOAL
+
+    @property
+    def status(self) -> str:
+        """'validated', or why not, in words."""
+        if not self.enough_data:
+            return (
+                f"unvalidated: {self.rows} rows in {self.groups} benchmarks "
+                f"(needs ≥{MIN_FAMILY_ROWS} rows in ≥{MIN_FAMILY_GROUPS})"
+            )
+        if not self.validated:
+            return f"unvalidated: out-of-sample median |error| {self.median_abs_error:.0%} > {FAMILY_GOAL:.0%}"
+        return "validated"
+
+    def as_json(self) -> dict[str, object]:
+        def num(x: float) -> float | None:
+            return None if math.isnan(x) else round(x, 4)
+
+        return {
+            "family": self.family,
+            "name": self.name,
+            "rows": self.rows,
+            "benchmarks": self.groups,
+            "median_abs_error": num(self.median_abs_error),
+            "bias": num(self.bias),
+            "validated": self.validated,
+            "status": self.status,
+        }
+
+
+def family_stats(checked: Sequence[CheckRow]) -> tuple[FamilyStat, ...]:
+    """Every family in FAMILIES (rows or not), then any other family the rows have."""
+    by: dict[str, list[CheckRow]] = {f: [] for f in FAMILIES}
+    for c in checked:
+        by.setdefault(c.row.family, []).append(c)
+    return tuple(
+        FamilyStat(
+            fam,
+            len(part),
+            len({c.row.run.group for c in part}),
+            _median_abs(part),
+            statistics.median(c.error for c in part) if part else math.nan,
+            tuple(c.time_ratio for c in part),
+        )
+        for fam, part in by.items()
+    )
+
+
+@dataclass(frozen=True)
 class Report:
     model: UtilisationModel
     rows: tuple[CheckRow, ...]
@@ -422,6 +521,7 @@ class Report:
     groups: tuple[GroupStat, ...]
     close_right: int  # ranking over close calls only (measured throughputs within 2×)
     close_pairs: int
+    families: tuple[FamilyStat, ...] = ()  # per hardware family: error, bias, validated or not
 
     @property
     def ranking_accuracy(self) -> float:
@@ -434,6 +534,63 @@ class Report:
     @property
     def left_out_units(self) -> int:
         return len({c.row.run.source_id if self.strict else c.row.run.group for c in self.rows})
+
+    @property
+    def goals_met(self) -> bool:
+        """Issue #29: overall median ≤ 15% and every family with enough rows ≤ 25%."""
+        return self.median_abs_error <= OVERALL_GOAL and all(
+            f.median_abs_error <= FAMILY_GOAL for f in self.families if f.enough_data
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """`aistack calibration --json` (keys are added, never removed)."""
+        return {
+            "model": self.model.__dict__,
+            "left_out": "source" if self.strict else "benchmark group",
+            "left_out_units": self.left_out_units,
+            "median_abs_error": round(self.median_abs_error, 4),
+            "group_median_abs_error": round(self.group_median_abs_error, 4),
+            "ranking_accuracy": round(self.ranking_accuracy, 4),
+            "ranking_pairs": self.ranking_pairs,
+            "close_call_ranking_accuracy": round(self.close_ranking_accuracy, 4),
+            "close_call_pairs": self.close_pairs,
+            "goals": {
+                "overall_median_abs_error": OVERALL_GOAL,
+                "family_median_abs_error": FAMILY_GOAL,
+                "family_min_rows": MIN_FAMILY_ROWS,
+                "family_min_benchmarks": MIN_FAMILY_GROUPS,
+                "met": self.goals_met,
+            },
+            "families": [f.as_json() for f in self.families],
+            "groups": [
+                {
+                    "category": g.category,
+                    "value": g.value,
+                    "rows": g.rows,
+                    "benchmarks": g.groups,
+                    "median_abs_error": round(g.median_abs_error, 4),
+                    "ranking_accuracy": None if g.ranking_accuracy is None else round(g.ranking_accuracy, 4),
+                    "ranking_pairs": g.ranking_pairs,
+                }
+                for g in self.groups
+            ],
+            "rows": [
+                {
+                    "id": c.row.run.id,
+                    "group": c.row.run.group,
+                    "family": c.row.family,
+                    "accelerator": c.row.run.accelerator,
+                    "chips": c.row.chips,
+                    "precision": c.row.run.precision,
+                    "method": c.row.run.method,
+                    "measured_tflops_per_chip": round(c.row.measured_tflops, 2),
+                    "predicted_tflops_per_chip": round(c.predicted_tflops, 2),
+                    "error": round(c.error, 4),
+                    "source": c.row.run.source,
+                }
+                for c in self.rows
+            ],
+        }
 
 
 def _job(row: Row) -> tuple[float, int, str]:
@@ -480,7 +637,11 @@ def _stats(checked: Sequence[CheckRow]) -> tuple[GroupStat, ...]:
 @cache
 def out_of_sample(strict: bool = False) -> tuple[CheckRow, ...]:
     """Each row predicted by a model fitted without its group (strict: without its whole source)."""
-    data = rows()
+    return leave_out(rows(), strict)
+
+
+def leave_out(data: Sequence[Row], strict: bool = False) -> tuple[CheckRow, ...]:
+    """Each of `data` predicted by a model fitted on the rest of `data` less its group (or source)."""
     key: Callable[[Row], str] = (lambda r: r.run.source_id) if strict else (lambda r: r.run.group)
     per = _normals(data, key)
     totals = {knee: _total(units.values()) for knee, units in per.items()}
@@ -522,7 +683,18 @@ def check(strict: bool = False) -> Report:
         _stats(checked),
         close_right,
         close_pairs,
+        family_stats(checked),
     )
+
+
+@cache
+def families() -> dict[str, FamilyStat]:
+    """Per-family leave-one-group-out statistics (cheap: no ranking statistics)."""
+    return {f.family: f for f in family_stats(out_of_sample())}
+
+
+def family_status(accelerator: str) -> FamilyStat:
+    return families()[family(accelerator)]
 
 
 # --------------------------------------------------------------------------- error bands
@@ -531,6 +703,8 @@ class Band:
     low: float  # multiplier on predicted time
     high: float
     basis: str  # which rows it came from, in words
+    widening: float = 1.0  # log-space factor applied (extrapolation × unvalidated family)
+    unvalidated: str | None = None  # why the accelerator's family is not validated; None when it is
 
 
 def _weighted_quantile(values: Sequence[tuple[float, float]], q: float) -> float:
@@ -550,7 +724,9 @@ def band_for(accelerator: str, precision: str, chips: int, method: str, extrapol
     Comparable = same accelerator family, precision, scale and method class; when fewer than
     three benchmark groups match, the scale, then the precision, then the family condition is
     dropped. Each group weighs the same. Outside the calibrated range the band widens ×1.5 in
-    log space (an assumption: residuals inside the range say little about outside it).
+    log space (an assumption: residuals inside the range say little about outside it). For a
+    family that is not validated (FamilyStat.validated) it also widens ×2 in log space and
+    stretches to cover every out-of-sample residual the family has.
     """
     checked = out_of_sample()
     want = {
@@ -581,10 +757,21 @@ def band_for(accelerator: str, precision: str, chips: int, method: str, extrapol
     values = [(math.log(c.time_ratio), 1.0 / sizes[c.row.run.group]) for c in part]
     lo = min(0.0, _weighted_quantile(values, BAND_QUANTILES[0]))
     hi = max(0.0, _weighted_quantile(values, BAND_QUANTILES[1]))
-    if extrapolating:
-        lo, hi = lo * EXTRAPOLATION_WIDENING, hi * EXTRAPOLATION_WIDENING
+    fam = families()[want["family"]]
+    widening = EXTRAPOLATION_WIDENING if extrapolating else 1.0
+    if not fam.validated:
+        widening *= UNVALIDATED_WIDENING
+        seen = [math.log(r) for r in fam.time_ratios]
+        lo, hi = min([lo, *seen]), max([hi, *seen])
+    lo, hi = lo * widening, hi * widening
     basis = ", ".join(want[k] for k in keys) or "all rows"
-    return Band(math.exp(lo), math.exp(hi), f"{len(part)} rows in {len(sizes)} benchmarks ({basis})")
+    return Band(
+        math.exp(lo),
+        math.exp(hi),
+        f"{len(part)} rows in {len(sizes)} benchmarks ({basis})",
+        widening,
+        None if fam.validated else f"{fam.name} is {fam.status}",
+    )
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from .estimator import (
     min_chips_for_memory,
     perf_of,
 )
-from .utilisation import NotEstimable
+from .utilisation import DoesNotFit, MissingFigure, NotEstimable, TooSlow, UnsupportedPrecision
 from .workload import OnPremSystem, Workload
 
 HOURS_PER_YEAR = 8760
@@ -154,6 +154,7 @@ class Option:
             "price_source": self.venue.source,
             "price_as_of": self.venue.as_of or None,
             "risks": list(self.risks),
+            "unvalidated": e.unvalidated,  # why the chip's hardware family is not validated (#29); None: it is
             "assumptions": e.assumptions,
             **(
                 {"tokens_per_s": round(e.tokens_per_s, 1), "replicas": e.replicas} if e.tokens_per_s is not None else {}
@@ -253,6 +254,33 @@ def price_date() -> str:
     days = {o.as_of for o in data.offerings} | {p.as_of for o in data.offerings for p in o.purchase_options}
     read = min(days) if len(days) == 1 else f"{min(days)} … {max(days)}"
     return f"offerings catalog {data.data_version}, prices read {read}"
+
+
+def cheapest_price(accelerator: str, region: str | None, spot: bool) -> tuple[float | None, str]:
+    """The lowest sourced price per chip-hour of `accelerator` (in `region`, spot or not), and where it is from."""
+    prices = []
+    for o in catalog.offerings().offerings:
+        if o.accelerator != accelerator or (region and o.region != region):
+            continue
+        price = o.spot if spot else o.on_demand
+        read = (o.spot_as_of or o.as_of) if spot else o.as_of
+        if price is not None:
+            where = f"{o.target} {o.region} {o.instance}{' spot' if spot else ''}, read {read}"
+            prices.append((price / o.chips, where))
+    if not prices:
+        return None, "no sourced price for this accelerator" + (f" in {region}" if region else "")
+    return min(prices)
+
+
+def estimate_notes(est: Estimate, price_source: str, first: list[str]) -> list[str]:
+    """What `estimate` lists under its figures: `first`, the estimate's assumptions, the price's source and date."""
+    return [*first, *est.assumptions, f"price source: {price_source}", f"prices: {price_date()}"]
+
+
+def estimate_json(est: Estimate, precision: str, notes: list[str]) -> dict[str, object]:
+    """The `estimate --json` contract: the estimate's figures, the precision used, `notes` as its
+    assumptions and the catalog's price dates."""
+    return est.as_json() | {"precision": precision, "assumptions": notes, "prices": price_date()}
 
 
 @dataclass(frozen=True)
@@ -561,131 +589,183 @@ def _balanced_key(options: list[Option]) -> Callable[[Option], float]:
     return lambda o: (o.estimate.cost_usd or 0) / cmin + o.estimate.time_hours / tmin
 
 
-def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimination | None]:
-    c = workload.constraints
-    label = venue.label
-    if workload.kind == "serving":
-        shapes = tuple(n for n, _ in _sizes(venue, workload) if n <= max(8, venue.chips_per_instance)) or (1,)
-        if venue.target != "onprem" and venue.chips_per_instance > 1 and not venue.topologies:
-            shapes = tuple(n for n in (1, 2, 4, 8) if n <= venue.chips_per_instance)
-        try:
-            est = estimate_serving(
-                workload,
-                venue.accelerator,
-                venue.usd_per_chip_hour,
-                shapes,
-                billing_unit=1 if venue.target == "onprem" else venue.chips_per_instance,
-            )
-        except NotEstimable as exc:
-            kind = "memory" if "fit" in str(exc) else "latency" if "slow" in str(exc) else "data"
-            return None, Elimination(label, str(exc), kind)
-        est, over = _on_terms(venue, est)
-        if over is not None:
-            return None, Elimination(label, over, "purchase", group=_too_long_group(venue))
-        if venue.max_chips is not None and est.chips > venue.max_chips:
-            needs = f"needs {chips_text(est.chips)}; the site has {venue.max_chips}"
-            return None, Elimination(label, needs, "capacity")
-        if c.budget_usd is not None and est.cost_usd is not None and est.cost_usd > c.budget_usd:
-            return None, Elimination(
-                label,
-                f"${est.cost_usd:,.0f} for {est.time_hours:g} h exceeds budget ${c.budget_usd:,.0f}",
-                "budget",
-                group=f"exceeds budget ${c.budget_usd:,.0f}",
-            )
-        return Option(venue, est, risks=_risks(venue, workload, est)), None
+# How each typed NotEstimable reads as an elimination's constraint; any other: the catalog lacks a figure.
+ELIMINATED_BY: tuple[tuple[type[NotEstimable], str], ...] = (
+    (DoesNotFit, "memory"),
+    (TooSlow, "latency"),
+    (UnsupportedPrecision, "precision"),
+)
 
+
+def _not_estimable(venue: Venue, exc: NotEstimable) -> Elimination:
+    """An estimator refusal as an elimination: its type says which constraint did it; a missing
+    figure says why the sources give none, where the catalog records that."""
+    constraint = next((name for kind, name in ELIMINATED_BY if isinstance(exc, kind)), "data")
+    return Elimination(venue.label, missing_figure_text(venue.accelerator, exc), constraint)
+
+
+def missing_figure_text(accelerator: str, exc: NotEstimable) -> str:
+    """The refusal, and for a figure performance.yaml leaves null on purpose, why (its `unsourced`)."""
+    perf = catalog.performance().performance.get(accelerator)
+    if isinstance(exc, MissingFigure) and perf is not None and perf.unsourced:
+        return f"{exc} for {accelerator}: {perf.unsourced}"
+    return str(exc)
+
+
+def _best_size(venue: Venue, workload: Workload) -> tuple[Option | None, Elimination | None]:
+    """The size of `venue` that best serves the objective, or why no size can."""
+    if workload.kind == "serving":
+        return _best_serving(venue, workload)
+    return _best_training(venue, workload)
+
+
+def _serving_shapes(venue: Venue, workload: Workload) -> tuple[int, ...]:
+    """Chips per replica to try: up to a whole multi-GPU VM in the cloud, else the sizes allowed here."""
+    if venue.target != "onprem" and venue.chips_per_instance > 1 and not venue.topologies:
+        return tuple(n for n in (1, 2, 4, 8) if n <= venue.chips_per_instance)
+    return tuple(n for n, _ in _sizes(venue, workload) if n <= max(8, venue.chips_per_instance)) or (1,)
+
+
+def _best_serving(venue: Venue, workload: Workload) -> tuple[Option | None, Elimination | None]:
+    label = venue.label
     try:
-        needed = min_chips_for_memory(workload, venue.accelerator)
-    except NotEstimable as exc:
-        return None, Elimination(label, str(exc), "data")
-    candidates: list[Option] = []
-    fastest: Option | None = None
-    cheapest: Option | None = None
-    too_long: str | None = None
-    sizes = [(n, t) for n, t in _sizes(venue, workload) if n >= needed]
-    if not sizes:
-        allowed = _sizes(venue, workload)
-        if not allowed:
-            return None, Elimination(
-                label,
-                f"one {venue.instance} has {chips_text(venue.chips_per_instance)}, more than constraints.max_chips "
-                f"{workload.constraints.max_chips}",
-                "capacity",
-                group=f"the smallest shape is larger than constraints.max_chips {workload.constraints.max_chips}",
-            )
-        top = max(n for n, _ in allowed)
-        single = venue.max_chips is None and venue.chips_per_instance < NODE_CHIPS and not venue.topologies
-        where = (
-            f"one {venue.instance} holds {chips_text(top)}, and jobs across several small VMs are not considered"
-            if single
-            else f"the largest size allowed here is {chips_text(top)}"
+        est = estimate_serving(
+            workload,
+            venue.accelerator,
+            venue.usd_per_chip_hour,
+            _serving_shapes(venue, workload),
+            billing_unit=1 if venue.target == "onprem" else venue.chips_per_instance,
         )
+    except NotEstimable as exc:
+        return None, _not_estimable(venue, exc)
+    est, over = _on_terms(venue, est)
+    if over is not None:
+        return None, Elimination(label, over, "purchase", group=_too_long_group(venue))
+    if venue.max_chips is not None and est.chips > venue.max_chips:
+        needs = f"needs {chips_text(est.chips)}; the site has {venue.max_chips}"
+        return None, Elimination(label, needs, "capacity")
+    budget = workload.constraints.budget_usd
+    if budget is not None and est.cost_usd is not None and est.cost_usd > budget:
         return None, Elimination(
             label,
-            f"does not fit: weights and optimiser state need ≥{chips_text(needed)}; {where}",
-            "memory",
-            group="does not fit: weights and optimiser state need more chips than this shape allows",
+            f"${est.cost_usd:,.0f} for {est.time_hours:g} h exceeds budget ${budget:,.0f}",
+            "budget",
+            group=f"exceeds budget ${budget:,.0f}",
         )
+    return Option(venue, est, risks=_risks(venue, workload, est)), None
+
+
+def _best_training(venue: Venue, workload: Workload) -> tuple[Option | None, Elimination | None]:
+    try:
+        needed = min_chips_for_memory(workload, venue.accelerator)
+        sizes = [(n, t) for n, t in _sizes(venue, workload) if n >= needed]
+        if not sizes:
+            return None, _no_size_fits(venue, workload, needed)
+        tried, too_long = _sized_options(venue, workload, sizes)
+    except NotEstimable as exc:
+        return None, _not_estimable(venue, exc)
+    candidates = [o for o in tried if _within(o.estimate, workload)]
+    if not candidates:
+        return None, _none_within(venue, workload, tried, too_long or "", sizes[-1][0])
+    return _pick(candidates, workload.objective), None
+
+
+def _no_size_fits(venue: Venue, workload: Workload, needed: int) -> Elimination:
+    """Why no allowed size holds the training state: the smallest shape is too big, or the largest too small."""
+    allowed = _sizes(venue, workload)
+    limit = workload.constraints.max_chips
+    if not allowed:
+        return Elimination(
+            venue.label,
+            f"one {venue.instance} has {chips_text(venue.chips_per_instance)}, more than constraints.max_chips {limit}",
+            "capacity",
+            group=f"the smallest shape is larger than constraints.max_chips {limit}",
+        )
+    top = max(n for n, _ in allowed)
+    single = venue.max_chips is None and venue.chips_per_instance < NODE_CHIPS and not venue.topologies
+    where = (
+        f"one {venue.instance} holds {chips_text(top)}, and jobs across several small VMs are not considered"
+        if single
+        else f"the largest size allowed here is {chips_text(top)}"
+    )
+    return Elimination(
+        venue.label,
+        f"does not fit: weights and optimiser state need ≥{chips_text(needed)}; {where}",
+        "memory",
+        group="does not fit: weights and optimiser state need more chips than this shape allows",
+    )
+
+
+def _sized_options(
+    venue: Venue, workload: Workload, sizes: list[tuple[int, str | None]]
+) -> tuple[list[Option], str | None]:
+    """Every size's option the purchase can take, and why the first size it cannot take was out."""
+    options: list[Option] = []
+    too_long: str | None = None
     for n, topo in sizes:
-        try:
-            est = estimate_training(
-                workload,
-                venue.accelerator,
-                n,
-                venue.usd_per_chip_hour,
-                None,
-                target=venue.target,
-                billing=billing_for(venue.terms),
-            )
-        except NotEstimable as exc:
-            return None, Elimination(label, str(exc), "data")
+        est = estimate_training(
+            workload,
+            venue.accelerator,
+            n,
+            venue.usd_per_chip_hour,
+            None,
+            target=venue.target,
+            billing=billing_for(venue.terms),
+        )
         est, over = _on_terms(venue, est)
         if over is not None:
             too_long = too_long or over  # the smallest size's, the first seen; a bigger size may still fit
             continue
-        opt = Option(venue, est, risks=_risks(venue, workload, est), topology=topo)
-        if fastest is None or est.time_hours < fastest.estimate.time_hours:
-            fastest = opt
-        if cheapest is None or (est.cost_usd or 0) < (cheapest.estimate.cost_usd or 0):
-            cheapest = opt
-        if c.deadline_hours is not None and est.time_hours > c.deadline_hours:
-            continue
-        if c.budget_usd is not None and est.cost_usd is not None and est.cost_usd > c.budget_usd:
-            continue
-        candidates.append(opt)
-    if not candidates:
-        if fastest is None or cheapest is None:
-            assert too_long is not None
-            return None, Elimination(
-                label, f"even at {chips_text(sizes[-1][0])}, {too_long}", "purchase", group=_too_long_group(venue)
-            )
-        if c.deadline_hours is not None and fastest.estimate.time_hours > c.deadline_hours:
-            return None, Elimination(
-                label,
-                f"too slow: fastest is {fastest.estimate.time_hours:,.1f} h on {chips_text(fastest.estimate.chips)} "
-                f"> deadline {c.deadline_hours:g} h",
-                "deadline",
-                group=f"too slow for the deadline of {c.deadline_hours:g} h at any size",
-            )
-        if c.budget_usd is not None and (cheapest.estimate.cost_usd or 0) > c.budget_usd:
-            return None, Elimination(
-                label,
-                f"too expensive: cheapest is ${cheapest.estimate.cost_usd or 0:,.0f} on "
-                f"{chips_text(cheapest.estimate.chips)} > budget ${c.budget_usd:,.0f}",
-                "budget",
-                group=f"over the budget of ${c.budget_usd:,.0f} at every size",
-            )
-        return None, Elimination(label, "no size meets both the deadline and the budget", "deadline")
-    if workload.objective == "balanced":
-        best = min(candidates, key=_balanced_key(candidates))
-    elif workload.objective == "cost":
+        options.append(Option(venue, est, risks=_risks(venue, workload, est), topology=topo))
+    return options, too_long
+
+
+def _within(est: Estimate, workload: Workload) -> bool:
+    """Whether an estimate meets the deadline and the budget (each when set)."""
+    c = workload.constraints
+    if c.deadline_hours is not None and est.time_hours > c.deadline_hours:
+        return False
+    return c.budget_usd is None or est.cost_usd is None or est.cost_usd <= c.budget_usd
+
+
+def _none_within(venue: Venue, workload: Workload, tried: list[Option], too_long: str, largest: int) -> Elimination:
+    """Why no size meets the deadline and budget: the purchase takes none, too slow, or too expensive."""
+    label, c = venue.label, workload.constraints
+    if not tried:
+        return Elimination(
+            label, f"even at {chips_text(largest)}, {too_long}", "purchase", group=_too_long_group(venue)
+        )
+    fastest = min(tried, key=lambda o: o.estimate.time_hours).estimate
+    cheapest = min(tried, key=lambda o: o.estimate.cost_usd or 0).estimate
+    if c.deadline_hours is not None and fastest.time_hours > c.deadline_hours:
+        return Elimination(
+            label,
+            f"too slow: fastest is {fastest.time_hours:,.1f} h on {chips_text(fastest.chips)} "
+            f"> deadline {c.deadline_hours:g} h",
+            "deadline",
+            group=f"too slow for the deadline of {c.deadline_hours:g} h at any size",
+        )
+    if c.budget_usd is not None and (cheapest.cost_usd or 0) > c.budget_usd:
+        return Elimination(
+            label,
+            f"too expensive: cheapest is ${cheapest.cost_usd or 0:,.0f} on "
+            f"{chips_text(cheapest.chips)} > budget ${c.budget_usd:,.0f}",
+            "budget",
+            group=f"over the budget of ${c.budget_usd:,.0f} at every size",
+        )
+    return Elimination(label, "no size meets both the deadline and the budget", "deadline")
+
+
+def _pick(candidates: list[Option], objective: str) -> Option:
+    """The candidate that best serves the objective."""
+    if objective == "balanced":
+        return min(candidates, key=_balanced_key(candidates))
+    if objective == "cost":
         # Sizes within 2% of the cheapest are a tie on cost; the smallest is easiest to get.
         cheapest_cost = min(o.estimate.cost_usd or 0 for o in candidates)
         near = [o for o in candidates if (o.estimate.cost_usd or 0) <= cheapest_cost * (1 + TIE_TOLERANCE)]
-        best = min(near, key=lambda o: o.estimate.chips)
-    else:
-        best = min(candidates, key=lambda o: _score(o, workload.objective))
-    return best, None
+        return min(near, key=lambda o: o.estimate.chips)
+    return min(candidates, key=lambda o: _score(o, objective))
 
 
 def _too_long_group(venue: Venue) -> str:

@@ -37,7 +37,17 @@ from foundation.words import counted
 
 from . import calibration
 from .calibration import DEFAULT_GOODPUT, GOODPUT_SOURCE, fitted
-from .utilisation import NODE_CHIPS, NotEstimable, UtilisationModel, achieved_tflops, mfu, peak_tflops
+from .utilisation import (
+    NODE_CHIPS,
+    DoesNotFit,
+    MissingFigure,
+    NotEstimable,
+    TooSlow,
+    UtilisationModel,
+    achieved_tflops,
+    mfu,
+    peak_tflops,
+)
 from .workload import Workload
 
 TRAIN_BYTES_PER_PARAM = 16.0
@@ -119,6 +129,8 @@ class Estimate:
     fixed_hours: float = 0.0  # provisioning + load + checkpoint time included in time_hours
     goodput: float = 1.0  # stated goodput assumption applied
     cost_band: tuple[float, float] | None = None  # USD, billing increments applied (None: no price)
+    family: str = "gpu"  # hardware family: gpu | tpu | neuron (calibration.family)
+    unvalidated: str | None = None  # why the family's estimates are not validated; None when they are
 
     @property
     def time_hours_low(self) -> float:
@@ -144,6 +156,9 @@ class Estimate:
             "extrapolation": list(self.extrapolation),
             "goodput": self.goodput,
             "fixed_hours": round(self.fixed_hours, 4),
+            "family": self.family,
+            "family_validated": self.unvalidated is None,
+            "unvalidated": self.unvalidated,
         }
         if self.tokens_per_s is not None:
             out |= {
@@ -222,14 +237,11 @@ def extrapolation(workload: Workload, accelerator: str, chips: int) -> tuple[str
     fam = calibration.family(accelerator)
     what = "LoRA/QLoRA" if method in ("lora", "qlora") else "full-training"
     reasons = []
-    if fam == "neuron":
-        reasons.append(
-            "AWS Neuron (Trainium/Inferentia) has no calibration rows: the GPU/TPU fit is applied unvalidated"
-        )
-    elif accelerator not in cov.accelerators:
+    if accelerator not in cov.accelerators:
         reasons.append(f"no {what} calibration rows on {accelerator}: its utilisation comes from the bandwidth term")
-    if fam != "neuron" and (fam, calibration.precision_class(workload.precision)) not in cov.families_precisions:
-        reasons.append(f"{workload.precision} on {fam.upper()}s has no {what} calibration rows")
+    if (fam, calibration.precision_class(workload.precision)) not in cov.families_precisions:
+        name = calibration.FAMILY_NAMES.get(fam, fam)
+        reasons.append(f"{workload.precision} on {name} chips has no {what} calibration rows")
     lo, hi = cov.chips
     if chips < lo:
         reasons.append(f"{counted(chips, 'chip')}: fewer than the smallest calibrated {what} job ({lo})")
@@ -271,7 +283,7 @@ def _training_assumptions(
         f"utilisation model fitted to {len(calibration.rows())} published training rows "
         f"(m0={model.m0:.3f}, γ={model.gamma:.2f}, fp8×{model.fp8_speedup:.2f}, α={model.alpha:.3f}, "
         f"δ={model.size_exponent:.3f}, κ={model.context_exponent:.3f}, LoRA×{model.lora_factor:.2f}, "
-        f"QLoRA×{model.qlora_factor:.2f} on top); out-of-sample median error "
+        f"QLoRA×{model.qlora_factor:.2f} on top, TPU×{model.tpu_factor:.2f}); out-of-sample median error "
         f"{calibration.median_abs_error():.0%} over {len(report)} rows ({SOURCES['calibration']})"
     )
     peak = peak_tflops(perf, workload.precision)
@@ -322,12 +334,15 @@ def estimate_training(
     perf = perf_of(accelerator)
     needed = min_chips_for_memory(workload, accelerator)
     if chips < needed:
-        raise NotEstimable(
+        raise DoesNotFit(
             f"does not fit: {training_state_gb(workload):.0f} GB of training state needs ≥{needed} × "
             f"{memory_gb(accelerator):g} GB chips"
         )
     params, seq_len, method = workload.params, workload.seq_len, workload.method_used
-    per_chip = achieved_tflops(model, perf, workload.precision, chips, params=params, seq_len=seq_len, method=method)
+    fam = calibration.family(accelerator)
+    per_chip = achieved_tflops(
+        model, perf, workload.precision, chips, params=params, seq_len=seq_len, method=method, family=fam
+    )
     per_chip *= 1e12
     kernel_h = workload.total_flops / (per_chip * chips) / 3600
     goodput = workload.goodput if workload.goodput is not None else DEFAULT_GOODPUT
@@ -349,10 +364,31 @@ def estimate_training(
             bill.billed_hours(high_h) * chips * usd_per_chip_hour,
         )
     notes = _training_assumptions(workload, model, accelerator, chips, fixed, goodput)
+    fam_stat = calibration.family_status(accelerator)
+    why_unvalidated = None if fam_stat.validated else f"{fam_stat.name} is {fam_stat.status}"
+    if why_unvalidated is not None:
+        notes.insert(
+            0,
+            f"UNVALIDATED: {why_unvalidated}; a family is validated with ≥{calibration.MIN_FAMILY_ROWS} rows in "
+            f"≥{calibration.MIN_FAMILY_GROUPS} benchmarks and an out-of-sample median |error| ≤ "
+            f"{calibration.FAMILY_GOAL:.0%}, so the fit is applied here unchecked"
+            + (f" and the band is widened ×{calibration.UNVALIDATED_WIDENING:g}" if band is not None else ""),
+        )
+    else:
+        notes.append(
+            f"{fam_stat.name}: out-of-sample median |error| {fam_stat.median_abs_error:.0%}, bias "
+            f"{fam_stat.bias:+.0%} (+ = predicted slower than measured) over {fam_stat.rows} rows in "
+            f"{fam_stat.groups} benchmarks (validated)"
+        )
     if band is not None:
+        widened = []
+        if outside:
+            widened.append(f"×{calibration.EXTRAPOLATION_WIDENING:g} (extrapolating)")
+        if why_unvalidated is not None:
+            widened.append(f"×{calibration.UNVALIDATED_WIDENING:g} (unvalidated family)")
         notes.append(
             f"band {low_h / hours:.2f}–{high_h / hours:.2f}× on time: 10th–90th percentile of out-of-sample "
-            f"errors of {band.basis}" + (", widened ×1.5 (extrapolating)" if outside else "")
+            f"errors of {band.basis}" + (", widened " + " and ".join(widened) if widened else "")
         )
     notes.extend(f"extrapolating: {r}" for r in outside)
     if usd_per_chip_hour is not None:
@@ -365,7 +401,7 @@ def estimate_training(
         chips=chips,
         time_hours=hours,
         cost_usd=cost,
-        mfu=mfu(model, perf, workload.precision, chips, params=params, seq_len=seq_len, method=method),
+        mfu=mfu(model, perf, workload.precision, chips, params=params, seq_len=seq_len, method=method, family=fam),
         usd_per_chip_hour=usd_per_chip_hour,
         assumptions=notes,
         time_band=(low_h / hours, high_h / hours),
@@ -373,6 +409,8 @@ def estimate_training(
         fixed_hours=fixed.hours,
         goodput=goodput,
         cost_band=cost_band,
+        family=fam,
+        unvalidated=why_unvalidated,
     )
 
 
@@ -383,7 +421,7 @@ def serving_replica_chips(workload: Workload, accelerator: str, shapes: tuple[in
     for n in sorted(shapes):
         if n * memory_gb(accelerator) >= need_gb:
             return n
-    raise NotEstimable(
+    raise DoesNotFit(
         f"does not fit: {need_gb:.0f} GB of weights and cache exceed the largest replica "
         f"({max(shapes)} × {memory_gb(accelerator):g} GB)"
     )
@@ -402,21 +440,23 @@ def estimate_serving(
     perf = perf_of(accelerator)
     assert workload.params is not None and workload.target_tokens_per_s is not None
     if perf.memory_bandwidth_gbps is None:
-        raise NotEstimable("no sourced memory bandwidth")
+        raise MissingFigure("no sourced memory bandwidth", "memory_bandwidth_gbps")
     per_replica = serving_replica_chips(workload, accelerator, shapes)
     weight_bytes = workload.params * WEIGHT_BYTES[workload.precision]
     bw = per_replica * perf.memory_bandwidth_gbps * 1e9 * BANDWIDTH_EFFICIENCY
 
     n_params = workload.params
+    fam = calibration.family(accelerator)
 
     def step_s(batch: int) -> float:
-        compute = 2 * n_params * batch / (achieved_tflops(model, perf, workload.precision, per_replica) * 1e12)
+        achieved = achieved_tflops(model, perf, workload.precision, per_replica, family=fam)
+        compute = 2 * n_params * batch / (achieved * 1e12)
         return max(weight_bytes / bw, compute / per_replica)
 
     batch = workload.batch
     if workload.max_ms_per_token is not None:
         if step_s(1) * 1000 > workload.max_ms_per_token:
-            raise NotEstimable(
+            raise TooSlow(
                 f"too slow: {step_s(1) * 1000:.1f} ms per token even at batch 1 "
                 f"> max_ms_per_token {workload.max_ms_per_token:g}"
             )
@@ -444,7 +484,7 @@ def estimate_serving(
         chips=chips,
         time_hours=hours,
         cost_usd=cost,
-        mfu=mfu(model, perf, workload.precision, per_replica) if workload.precision != "int8" else 0.0,
+        mfu=mfu(model, perf, workload.precision, per_replica, family=fam) if workload.precision != "int8" else 0.0,
         usd_per_chip_hour=usd_per_chip_hour,
         assumptions=notes,
         tokens_per_s=replicas * tps_replica,
@@ -452,4 +492,5 @@ def estimate_serving(
         replicas=replicas,
         chips_per_replica=per_replica,
         extrapolation=(SERVING_UNCALIBRATED,),
+        family=fam,
     )

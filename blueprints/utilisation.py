@@ -1,6 +1,6 @@
 """The achievable-utilisation (MFU) model: how much of a chip's peak a transformer run gets.
 
-    achieved FLOP/s per chip = P16 × m0 × (B / P16 / R)^γ × s(precision) × e(n) × z(N) × c(s) × f(method)
+    achieved FLOP/s per chip = P16 × m0 × (B / P16 / R)^γ × s(precision) × e(n) × z(N) × c(s) × f(method) × h(family)
 
 P16 is the chip's dense 16-bit peak and B its memory bandwidth (performance.yaml); R = 3.387 GB/s
 per TFLOP/s is the H100 SXM's ratio, so m0 reads as "MFU of an H100-balanced chip, BF16, one
@@ -16,6 +16,8 @@ per TFLOP/s is the H100 SXM's ratio, so m0 reads as "MFU of an H100-balanced chi
                 relatively more time in norms, optimizer and launches)
   c(s)          (s/4096)^−κ for longer sequences: attention kernels run below matmul efficiency
                 even with their FLOPs counted in the work (see estimator.py)
+  h(family)     TPUs (and AWS Neuron chips, once rows exist) against NVIDIA GPUs of the same
+                balance: compiler, interconnect and software stack differ by family; 1 for GPUs
   f(method)     LoRA as typical PEFT stacks run it (frozen weights, small batches, adapters'
                 unfused matmuls, gradient checkpointing), and QLoRA's extra 4-bit → BF16
                 dequantisation of every weight on every pass, on top of LoRA
@@ -34,9 +36,10 @@ from foundation.catalog import Performance
 REFERENCE_BYTES_PER_FLOP = 3350 / 989  # H100 SXM: GB/s per TFLOP/s
 NODE_CHIPS = 8  # scaling losses are measured from one 8-chip node (the smallest multi-chip rows)
 REFERENCE_SEQ = 4096  # sequences up to this length carry no context penalty
-# Ceiling on MFU against the precision's peak: the best row in the calibration set reaches 0.64
-# (MPT-7B on 8 A100-80GB); nothing is predicted above what has been measured.
-MAX_MFU = 0.65
+# Ceiling on MFU against the precision's peak: the best row in the calibration set reaches 0.715
+# (MaxText 32B on 64 TPU v5p; the best GPU row is MPT-7B on 8 A100-80GB at 0.64); nothing is
+# predicted above what has been measured.
+MAX_MFU = 0.72
 
 
 @dataclass(frozen=True)
@@ -52,29 +55,64 @@ class UtilisationModel:
     lora_factor: float = 1.0  # LoRA throughput ÷ full-training throughput (per model FLOP)
     qlora_factor: float = 1.0  # QLoRA throughput ÷ LoRA throughput
     fp8_size_exponent: float = 0.0  # δ8: FP8's gain × (N/knee)^δ8 below the knee, never below 1
+    tpu_factor: float = 1.0  # h(family): TPU throughput ÷ what a GPU of the same balance would get
+    neuron_factor: float = 1.0  # the same for AWS Trainium/Inferentia (1: no rows, no evidence)
 
 
 class NotEstimable(ValueError):  # noqa: N818 — reads as a verdict: "not estimable: <why>"
     """The catalog lacks a figure the estimate needs; the message names it."""
 
 
+# What went wrong, as a type: callers catch these, never match the message (#29).
+class MissingFigure(NotEstimable):
+    """performance.yaml has no sourced value for `figure` (a field name, e.g. bf16_tflops)."""
+
+    def __init__(self, message: str, figure: str = "") -> None:
+        super().__init__(message)
+        self.figure = figure
+
+
+class UnsupportedPrecision(NotEstimable):
+    """The chip has no data path for `precision`; `best_16bit` is its best 16-bit one, if any."""
+
+    def __init__(self, message: str, precision: str, best_16bit: str | None = None) -> None:
+        super().__init__(message)
+        self.precision = precision
+        self.best_16bit = best_16bit
+
+
+class DoesNotFit(NotEstimable):
+    """The job's memory (training state, or weights and cache) exceeds what the chips hold."""
+
+
+class TooSlow(NotEstimable):
+    """The chip cannot meet the latency ceiling even at batch 1."""
+
+
+def best_16bit(perf: Performance) -> str | None:
+    """The chip's best 16-bit training precision: bf16 where it has it, else fp16, else None."""
+    if perf.bf16_tflops is not None:
+        return "bf16"
+    return "fp16" if perf.fp16_tflops is not None else None
+
+
 def peak_tflops(perf: Performance, precision: str) -> float:
     """Dense peak of the precision used, TFLOP/s per chip."""
     if precision == "fp8":
         if perf.fp8_tflops is None:
-            raise NotEstimable("no FP8 data path")
+            raise UnsupportedPrecision("no FP8 data path", "fp8", best_16bit(perf))
         return perf.fp8_tflops
     if precision == "int8":
         if perf.int8_tops is None:
-            raise NotEstimable("no sourced INT8 peak")
+            raise MissingFigure("no sourced INT8 peak", "int8_tops")
         return perf.int8_tops
     if precision == "fp16" and perf.fp16_tflops is not None:
         return perf.fp16_tflops
     peak = perf.dense_16bit_tflops
     if peak is None:
-        raise NotEstimable("no sourced 16-bit peak" if perf.fp16_tflops is None else "no BF16 support")
+        raise MissingFigure("no sourced 16-bit peak", "bf16_tflops")
     if precision == "bf16" and perf.bf16_tflops is None:
-        raise NotEstimable("no BF16 support (FP16 only)")
+        raise UnsupportedPrecision("no BF16 support (FP16 only)", "bf16", best_16bit(perf))
     return peak
 
 
@@ -102,6 +140,11 @@ def fp8_speedup(model: UtilisationModel, params: float | None) -> float:
     return float(max(1.0, model.fp8_speedup * (params / model.knee_params) ** model.fp8_size_exponent))
 
 
+def family_factor(model: UtilisationModel, family: str) -> float:
+    """h(family): 1 for NVIDIA GPUs (the reference); TPUs and AWS Neuron chips carry their own factor."""
+    return {"tpu": model.tpu_factor, "neuron": model.neuron_factor}.get(family, 1.0)
+
+
 def method_efficiency(model: UtilisationModel, method: str) -> float:
     if method == "lora":
         return model.lora_factor
@@ -119,16 +162,17 @@ def uncapped_tflops(
     params: float | None = None,
     seq_len: int | None = None,
     method: str = "full",
+    family: str = "gpu",
 ) -> float:
     """The model's product of factors, before the MAX_MFU ceiling (calibration uses it for the
     TPU int8 rows, whose chips may have no sourced int8 peak to put a ceiling on)."""
     p16 = perf.dense_16bit_tflops
     if p16 is None:
-        raise NotEstimable("no sourced 16-bit peak")
+        raise MissingFigure("no sourced 16-bit peak", "bf16_tflops")
     if perf.memory_bandwidth_gbps is None:
-        raise NotEstimable("no sourced memory bandwidth")
+        raise MissingFigure("no sourced memory bandwidth", "memory_bandwidth_gbps")
     if precision == "fp8" and perf.fp8_tflops is None:
-        raise NotEstimable("no FP8 data path")
+        raise UnsupportedPrecision("no FP8 data path", "fp8", best_16bit(perf))
     balance = (perf.memory_bandwidth_gbps / p16) / REFERENCE_BYTES_PER_FLOP
     speed = {"fp8": fp8_speedup(model, params), "int8": model.int8_speedup}.get(precision, 1.0)
     return float(
@@ -140,6 +184,7 @@ def uncapped_tflops(
         * size_efficiency(model, params)
         * context_efficiency(model, seq_len)
         * method_efficiency(model, method)
+        * family_factor(model, family)
     )
 
 
@@ -152,9 +197,10 @@ def achieved_tflops(
     params: float | None = None,
     seq_len: int | None = None,
     method: str = "full",
+    family: str = "gpu",
 ) -> float:
     """Sustained model TFLOP/s per chip (attention included) on `chips` chips."""
-    value = uncapped_tflops(model, perf, precision, chips, params=params, seq_len=seq_len, method=method)
+    value = uncapped_tflops(model, perf, precision, chips, params=params, seq_len=seq_len, method=method, family=family)
     return min(value, peak_tflops(perf, precision) * MAX_MFU)
 
 
@@ -167,7 +213,10 @@ def mfu(
     params: float | None = None,
     seq_len: int | None = None,
     method: str = "full",
+    family: str = "gpu",
 ) -> float:
     """Model FLOPs utilisation against the dense peak of the precision used."""
-    achieved = achieved_tflops(model, perf, precision, chips, params=params, seq_len=seq_len, method=method)
+    achieved = achieved_tflops(
+        model, perf, precision, chips, params=params, seq_len=seq_len, method=method, family=family
+    )
     return float(achieved / peak_tflops(perf, precision))

@@ -31,6 +31,10 @@ Objective = Literal["cost", "time", "balanced"]
 Cloud = Literal["gcp", "aws", "onprem"]
 
 
+class Explained(ValueError):  # noqa: N818 — a message that already explains the fix
+    """A validator's error whose message already ends with "To fix: …": shown as written."""
+
+
 def _not_bool(value: object) -> object:
     # YAML reads 7e9 as text, so numbers stay lax (pydantic parses "7e9"); but `params: yes` is not 1.
     if isinstance(value, bool):
@@ -103,7 +107,7 @@ class Constraints(_Model):
             if accelerator not in known:
                 close = difflib.get_close_matches(accelerator, known, n=1)
                 hint = f"did you mean {close[0]}?" if close else "use one of: " + ", ".join(known)
-                raise ValueError(f"'{accelerator}' is not in the accelerator catalog. To fix: {hint}")
+                raise Explained(f"'{accelerator}' is not in the accelerator catalog. To fix: {hint}")
         return value
 
 
@@ -166,21 +170,21 @@ class Workload(_Model):
     def _check(self) -> Workload:
         if self.kind in ("training", "fine-tuning"):
             if self.flops is None and (self.params is None or self.tokens is None):
-                raise ValueError(
+                raise Explained(
                     f"{self.kind} needs `flops`, or both `params` and `tokens`. "
                     "To fix: add `params: 7e9` and `tokens: 1.4e11` (or `flops: 5.9e21`)."
                 )
             if self.precision == "int8":
-                raise ValueError("precision int8 is for serving. To fix: train in bf16 or fp8.")
+                raise Explained("precision int8 is for serving. To fix: train in bf16 or fp8.")
         if (self.layers is None) != (self.d_model is None):
-            raise ValueError(
+            raise Explained(
                 "`layers` and `d_model` go together (they size the attention work). "
                 "To fix: give both, e.g. `layers: 32` and `d_model: 4096`, or neither."
             )
         if self.kind == "fine-tuning" and self.params is None:
-            raise ValueError("fine-tuning needs `params` to size memory. To fix: add `params: 7e9`.")
+            raise Explained("fine-tuning needs `params` to size memory. To fix: add `params: 7e9`.")
         if self.kind == "serving" and (self.params is None or self.target_tokens_per_s is None):
-            raise ValueError(
+            raise Explained(
                 "serving needs `params` and `target_tokens_per_s`. To fix: add e.g. "
                 "`params: 8e9` and `target_tokens_per_s: 2000`."
             )
@@ -206,6 +210,22 @@ class WorkloadError(ValueError):
     """A workload file that cannot be used; the message says what and how to fix it."""
 
 
+class BlueprintFileGiven(WorkloadError):  # noqa: N818 — reads as what happened
+    """A blueprint file (title, workload, stack) was given where a bare workload was expected."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"--workload {path}: this is a blueprint file (title, workload, stack), not a workload. "
+            f"To fix: use `--blueprint {path}`, or pass only its `workload:` section to --workload."
+        )
+
+
+def is_blueprint(data: object) -> bool:
+    """Whether parsed YAML is a blueprint (a `workload:` section, no `kind:`) rather than a workload."""
+    return isinstance(data, dict) and "workload" in data and "kind" not in data
+
+
 def parse(data: object, origin: str = "workload") -> Workload:
     if not isinstance(data, dict):
         raise WorkloadError(f"{origin}: expected a mapping of fields. To fix: see `aistack recommend --help`.")
@@ -221,7 +241,7 @@ def _describe(e: Any) -> str:
     loc = [p for p in e["loc"] if p != "__root__"]
     where = ".".join(str(p) for p in loc) or "(file)"
     msg = str(e["msg"]).removeprefix("Value error, ")
-    if "To fix:" in msg:
+    if isinstance((e.get("ctx") or {}).get("error"), Explained):
         return f"{where}: {msg}"
     value = e.get("input")
     got = "" if isinstance(value, (dict, list)) or e["type"] == "missing" else f" (got {str(value)[:40]!r})"
@@ -250,4 +270,6 @@ def load(path: Path) -> Workload:
         data = safe_yaml.load_file(path, "workload file")
     except SpecError as exc:
         raise WorkloadError("; ".join(str(i) for i in exc.issues)) from None
+    if is_blueprint(data):
+        raise BlueprintFileGiven(path)
     return parse(data, str(path))

@@ -23,6 +23,7 @@ def install_chart(
     *,
     release: str | None = None,
     include_hooks: bool | None = None,
+    skip_crds: bool | None = None,
 ) -> k8s.helm.v4.Chart | None:
     """The chart pinned under ``key`` in versions.UPSTREAMS, or None when upstream installs are off.
 
@@ -31,7 +32,8 @@ def install_chart(
     release name where objects' names derive from it (default: the resource name). ``include_hooks``:
     render hook objects (e.g. a post-install Job) as ordinary resources. Without ``release``, a resource
     name Helm cannot take as a release name (over 53 characters, from a long stack name) gives way to
-    the chart's own name (naming.helm_release).
+    the chart's own name (naming.helm_release). ``skip_crds``: leave out the chart's ``crds/`` (another
+    chart owns identical ones: one owner per CRD, or the second's apply fights the first's on every ``up``).
     """
     if not spec.upstream.install:
         return None
@@ -45,6 +47,7 @@ def install_chart(
         values=dict(values),
         name=release if release is not None else naming.helm_release(name, key),
         include_hooks=include_hooks,
+        skip_crds=skip_crds,
         opts=opts,
     )
 

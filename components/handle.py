@@ -31,6 +31,13 @@ CAPACITY_LABEL = "aistack.io/capacity"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
+# The GPU Operator leaves an operand off a node labelled nvidia.com/gpu.deploy.<operand>=false: dra pools'
+# nodes carry it for the device plugin, so their GPUs are advertised by NVIDIA's DRA driver alone.
+OPERATOR_DEVICE_PLUGIN_LABEL = "nvidia.com/gpu.deploy.device-plugin"
+# NVIDIA's DRA driver: its name, which is also the domain of the attributes its kubelet plugin publishes
+# (cmd/gpu-kubelet-plugin/main.go DriverName, v25.12.0).
+DRA_DRIVER = "gpu.nvidia.com"
+DRA_RESOURCE_DOMAIN = "gpu.aistack.io"
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 
 
@@ -65,6 +72,14 @@ class PoolInventory:
     # Taints the target's autoscaler puts on the nodes itself (never declared on the pool), which
     # admitted pods must tolerate all the same.
     autoscaler_taints: tuple[NodeTaint, ...] = ()
+    # device-plugin: pods ask for resource_name; dra: pods claim devices of device_class, and Kueue counts
+    # them as resource_name (its deviceClassMappings), so queues and quotas read the same either way.
+    allocation: str = "device-plugin"
+
+    @property
+    def device_class(self) -> str | None:
+        """The pool's DeviceClass (dra pools only)."""
+        return dra_device_class(self.pool) if self.allocation == "dra" else None
 
     @property
     def capacity(self) -> int:
@@ -130,6 +145,9 @@ class NvidiaStack:
     toolkit: bool = False
     device_plugin: bool = False  # and GPU sharing (time-slicing, MIG) configured by the target itself
     dcgm_exporter: PodEndpoint | None = None  # a DCGM exporter the target runs
+    # Where the target's own driver is on the host (NVIDIA's DRA driver mounts it); where the GPU Operator
+    # installs the driver it is the operator's /run/nvidia/driver instead.
+    driver_root: str = "/"
 
     @property
     def complete(self) -> bool:
@@ -165,6 +183,16 @@ class TargetHandle:
     cni_bin_dir: str = DEFAULT_CNI_BIN_DIR  # where CNI plugins live (GKE: /home/kubernetes/bin, read-only /opt)
 
 
+def dra_device_class(pool: str) -> str:
+    """The DeviceClass of a dra pool: its GPUs, as NVIDIA's DRA driver publishes them."""
+    return f"{pool}.{DRA_RESOURCE_DOMAIN}"
+
+
+def dra_resource(pool: str) -> str:
+    """The resource Kueue counts a dra pool's claimed GPUs as (deviceClassMappings), quota by quota."""
+    return f"{DRA_RESOURCE_DOMAIN}/{pool}"
+
+
 def accelerator_taint(kind: str) -> NodeTaint:
     """The NoSchedule taint that keeps ordinary pods off accelerator nodes."""
     return NodeTaint(catalog.RESOURCE_NAMES[kind], "present", "NoSchedule")
@@ -193,15 +221,18 @@ def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
         labels = {POOL_LABEL: pool.name, ACCELERATOR_LABEL: acc.id, **pool.labels}
         if pool.capacity_type != "on-demand":  # on-demand pools stay unlabelled, as they always were
             labels[CAPACITY_LABEL] = pool.capacity_type
+        dra = acc.kind == "gpu" and pool.allocation == "dra"
         if acc.kind == "gpu":
             labels.update(sharing_labels(pool.name, pool.sharing.mode, pool.sharing.profile))
+        if dra:
+            labels[OPERATOR_DEVICE_PLUGIN_LABEL] = "false"
         taints = (accelerator_taint(acc.kind), *(NodeTaint(t.key, t.value, t.effect) for t in pool.taints))
         out.append(
             PoolInventory(
                 pool=pool.name,
                 accelerator=acc.id,
                 kind=acc.kind,
-                resource_name=acc.resource_name,
+                resource_name=dra_resource(pool.name) if dra else acc.resource_name,
                 per_node=pool.count,
                 units_per_node=pool.count * mig_instances(pool),
                 max_nodes=pool.max_nodes,
@@ -209,6 +240,7 @@ def accelerator_inventory(spec: StackSpec) -> tuple[PoolInventory, ...]:
                 node_labels=labels,
                 taints=taints,
                 capacity_type=pool.capacity_type,
+                allocation="dra" if dra else "device-plugin",
             )
         )
     return tuple(out)

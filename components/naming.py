@@ -152,6 +152,14 @@ IAM_ROLE = Limit(
     "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html "
     "(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)",
 )  # fmt: skip
+SQS_QUEUE = Limit(
+    "SQS queue name", 80, re.compile(r"[A-Za-z0-9_-]+"), "letters, digits, '-' and '_'",
+    "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html",
+)  # fmt: skip
+EVENTBRIDGE_RULE = Limit(
+    "EventBridge rule name", 64, re.compile(r"[.\-_A-Za-z0-9]+"), "letters, digits and . - _",
+    "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html",
+)  # fmt: skip
 LAUNCH_TEMPLATE = Limit(
     "EC2 launch template name", 128, re.compile(r"[a-zA-Z0-9().\-/_]+"), "letters, digits and ( ) . - / _",
     "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplate.html", min_len=3,
@@ -299,6 +307,115 @@ def project_id_problem(project: str) -> str | None:
     return None
 
 
+# ----------------------------------------------------------------------------------- the stack identity
+# One identity per deployed stack: the Pulumi project and the Pulumi stack. It is what tells two stacks
+# in one cloud account or project apart: in the physical names that must be unique there (through
+# ``physical_prefix``) and in the tags / labels on everything the stack and its controllers create.
+
+PULUMI_PROJECT = "aistack"  # Pulumi.yaml's name: the project of every stack of this repository
+DEFAULT_NAME = "aistack"  # aistack:name when a stack does not set it (spec/model.py)
+PROJECT_TAG = "aistack.io/project"  # AWS tags, Kubernetes labels
+STACK_TAG = "aistack.io/stack"
+GCP_PROJECT_LABEL = "aistack-project"  # Google Cloud label keys take no '.' or '/'
+GCP_STACK_LABEL = "aistack-stack"
+# The longest prefix derived from the identity: an aistack:name of this length makes every physical
+# name fit (the GKE node service account, '<prefix>-nodes', is the tightest: 30 characters).
+DERIVED_PREFIX_MAX = 24
+
+
+def digest(text: str, n: int = 6) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def fit(prefix: str, suffix: str, max_len: int) -> str:
+    """'<prefix>-<suffix>' when it fits ``max_len``; else the prefix is cut and a hash of the whole name
+    kept before the suffix, so that two prefixes that differ only past the cut still differ."""
+    full = f"{prefix}-{suffix}" if suffix else prefix
+    if len(full) <= max_len:
+        return full
+    tail = f"-{digest(full)}" + (f"-{suffix}" if suffix else "")
+    room = max_len - len(tail)
+    if room >= 1:
+        return prefix[:room].rstrip("-_.") + tail
+    return f"{full[: max_len - 7].rstrip('-_.')}-{digest(full)}"
+
+
+def _sanitized(value: str, pattern: str, max_len: int) -> str:
+    """``value`` with every run of characters outside ``pattern`` turned into '-', cut to ``max_len``
+    with a hash when that changed or shortened it (so distinct values stay distinct)."""
+    clean = re.sub(pattern, "-", value).strip("-_.")
+    if clean == value and len(clean) <= max_len:
+        return clean
+    return fit(clean or "x", digest(value, 4), max_len)
+
+
+@dataclass(frozen=True)
+class StackIdentity:
+    """The Pulumi project and stack a deployment belongs to (pulumi.get_project(), pulumi.get_stack())."""
+
+    project: str
+    stack: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.project}/{self.stack}"
+
+    @property
+    def slug(self) -> str:
+        """The identity as a name part: the stack (with the project when it is not this repository's),
+        lowercase letters, digits and '-', with a hash where that lost anything."""
+        raw = self.stack if self.project == PULUMI_PROJECT else f"{self.project}-{self.stack}"
+        clean = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-") or "x"
+        return clean if clean == raw else f"{clean}-{digest(self.key, 4)}"
+
+    def tags(self) -> dict[str, str]:
+        """AWS tags (values take letters, digits, spaces and + - = . _ : / @, up to 256 characters)."""
+        return {PROJECT_TAG: self.project, STACK_TAG: self.stack}
+
+    def kubernetes_labels(self) -> dict[str, str]:
+        return {
+            PROJECT_TAG: _sanitized(self.project, r"[^A-Za-z0-9_.-]+", LABEL_VALUE_MAX),
+            STACK_TAG: _sanitized(self.stack, r"[^A-Za-z0-9_.-]+", LABEL_VALUE_MAX),
+        }
+
+    def gcp_labels(self) -> dict[str, str]:
+        """Google Cloud labels: lowercase letters, digits, '_' and '-', at most 63 characters."""
+        return {
+            GCP_PROJECT_LABEL: _sanitized(self.project.lower(), r"[^a-z0-9_-]+", 63),
+            GCP_STACK_LABEL: _sanitized(self.stack.lower(), r"[^a-z0-9_-]+", 63),
+        }
+
+
+def current_identity() -> StackIdentity:
+    """The identity of the stack the Pulumi program runs for (the only function here that asks Pulumi)."""
+    import pulumi
+
+    return StackIdentity(pulumi.get_project(), pulumi.get_stack())
+
+
+def derived_prefix(identity: StackIdentity) -> str:
+    """The physical-name prefix of a stack that does not set aistack:name: 'aistack-<stack>'."""
+    return fit(DEFAULT_NAME, identity.slug, DERIVED_PREFIX_MAX)
+
+
+def name_is_set(spec: StackSpec) -> bool:
+    return "name" in spec.model_fields_set
+
+
+def physical_prefix(spec: StackSpec, identity: StackIdentity | None) -> str:
+    """The prefix of the physical names that must be unique in a cloud account or project.
+
+    A stack that sets aistack:name chose its prefix and keeps it (and so every name it has). Without it,
+    every stack would share the prefix 'aistack' (the default) and collide with every other: the prefix
+    then carries the stack identity. ``identity`` None (validation without one): a placeholder of the
+    longest derived length, so that what is checked is never shorter than what is created."""
+    if name_is_set(spec):
+        return spec.name
+    if identity is None:
+        return fit(DEFAULT_NAME, "x" * DERIVED_PREFIX_MAX, DERIVED_PREFIX_MAX)
+    return derived_prefix(identity)
+
+
 # ----------------------------------------------------------------------------------- component (logical) names
 # AiStack is registered under the stack's name (program.main); its children's names feed auto-named
 # physical names (IAM roles) and default Helm release names.
@@ -353,11 +470,17 @@ def gke_node_service_account_display_name(stack: str) -> str:
 
 
 def gke_workload_service_account_id(stack: str, component: str) -> str:
-    """A valid, unique Google service-account id (6-30 chars): long names keep a hash of the full one."""
-    base = f"{stack[:8]}-{component}"
-    if len(base) <= GCP_SERVICE_ACCOUNT_ID.max_len:
-        return base
-    return f"{base[:23].rstrip('-')}-{hashlib.sha1(component.encode()).hexdigest()[:6]}"
+    """A valid Google service-account id (6-30 chars), unique per (stack prefix, component).
+
+    Prefixes of at most 8 characters keep the ids they always had. Longer ones used to be cut to 8
+    characters, so 'aistack-prod' and 'aistack-dev' both made 'aistack--pipelines'; they now keep the
+    whole prefix, and a hash of it and the component where the id must be shortened."""
+    if len(stack) <= 8:
+        base = f"{stack}-{component}"
+        if len(base) <= GCP_SERVICE_ACCOUNT_ID.max_len:
+            return base
+        return f"{base[:23].rstrip('-')}-{hashlib.sha1(component.encode()).hexdigest()[:6]}"
+    return fit(stack, component, GCP_SERVICE_ACCOUNT_ID.max_len)
 
 
 def gke_workload_service_account_display_name(stack: str, component: str) -> str:
@@ -402,6 +525,26 @@ def filestore_instance_name(stack: str) -> str:
 
 def eks_cluster_name(stack: str) -> str:
     return stack
+
+
+# The EventBridge rules that feed Karpenter's interruption queue, by suffix (targets/eks/karpenter.py
+# INTERRUPTION_EVENTS has one event per suffix, in this order).
+KARPENTER_RULE_SUFFIXES = (
+    "spot-interruption",
+    "rebalance",
+    "instance-state",
+    "scheduled-change",
+    "reservation-warning",
+)
+
+
+def karpenter_queue_name(stack: str) -> str:
+    """The interruption queue: named after the cluster, as Karpenter's docs do."""
+    return f"{eks_cluster_name(stack)}-karpenter"
+
+
+def karpenter_rule_name(stack: str, suffix: str) -> str:
+    return f"{eks_cluster_name(stack)}-kp-{suffix}"
 
 
 def eks_node_group_name(pool: str) -> str:
@@ -540,25 +683,31 @@ def _kubernetes_names(spec: StackSpec) -> list[GeneratedName]:
     return names
 
 
-def _gke_names(spec: StackSpec) -> list[GeneratedName]:
+def _gke_names(
+    spec: StackSpec, prefix: str, wi_id: Callable[[str, str], str] = gke_workload_service_account_id
+) -> list[GeneratedName]:
     from .identities import workload_identities
 
-    stack = Source("name", spec.name)
+    stack = Source("name", prefix)
     names = [
-        _one(GKE_CLUSTER, gke_cluster_name(spec.name), stack),
-        _one(GCP_SERVICE_ACCOUNT_ID, gke_node_service_account_id(spec.name), stack),
-        _one(GCP_SERVICE_ACCOUNT_DISPLAY_NAME, gke_node_service_account_display_name(spec.name), stack),
-        _one(GCE_RESOURCE, gcp_network_name(spec.name), stack),
-        _one(GCE_RESOURCE, gcp_subnet_name(spec.name), stack),
-        _one(GCE_RESOURCE, gcp_router_name(spec.name), stack),
-        _one(GCE_RESOURCE, gcp_nat_name(spec.name), stack),
-        _one(GCE_RESOURCE, gcp_webhook_firewall_name(spec.name), stack),
-        _one(GCP_LABEL_VALUE, spec.name, stack),  # resource label stack=<name>
+        _one(GKE_CLUSTER, gke_cluster_name(prefix), stack),
+        _one(GCP_SERVICE_ACCOUNT_ID, gke_node_service_account_id(prefix), stack),
+        _one(GCP_SERVICE_ACCOUNT_DISPLAY_NAME, gke_node_service_account_display_name(prefix), stack),
+        _one(GCP_LABEL_VALUE, spec.name, Source("name", spec.name)),  # resource label stack=<name>
     ]
+    network = spec.network
+    if network.network is None:  # aistack creates the network (an existing one keeps its own names)
+        names += [
+            _one(GCE_RESOURCE, gcp_network_name(prefix), stack),
+            _one(GCE_RESOURCE, gcp_subnet_name(prefix), stack),
+            _one(GCE_RESOURCE, gcp_router_name(prefix), stack),
+            _one(GCE_RESOURCE, gcp_nat_name(prefix), stack),
+        ]
+    names.append(_one(GCE_RESOURCE, gcp_webhook_firewall_name(prefix), stack))
     if spec.security.customer_managed_keys:
-        names.append(_one(KMS_KEY_RING, kms_key_ring_name(spec.name), stack))
+        names.append(_one(KMS_KEY_RING, kms_key_ring_name(prefix), stack))
     if spec.storage.shared_filesystem.enabled:
-        names.append(_one(FILESTORE_INSTANCE, filestore_instance_name(spec.name), stack))
+        names.append(_one(FILESTORE_INSTANCE, filestore_instance_name(prefix), stack))
     for i, pool in enumerate(spec.accelerator_pools):
         names.append(
             _one(GKE_NODE_POOL, gke_node_pool_name(pool.name), Source(f"accelerator_pools[{i}].name", pool.name))
@@ -568,25 +717,30 @@ def _gke_names(spec: StackSpec) -> list[GeneratedName]:
         sources = [stack]
         if wi.namespace in team_index:
             sources.append(Source(f"teams[{team_index[wi.namespace]}].name", wi.namespace))
-        names.append(_one(GCP_SERVICE_ACCOUNT_ID, gke_workload_service_account_id(spec.name, wi.component), *sources))
-        display = gke_workload_service_account_display_name(spec.name, wi.component)
+        names.append(_one(GCP_SERVICE_ACCOUNT_ID, wi_id(prefix, wi.component), *sources))
+        display = gke_workload_service_account_display_name(prefix, wi.component)
         names.append(_one(GCP_SERVICE_ACCOUNT_DISPLAY_NAME, display, *sources))
     if spec.project is not None:
         project = Source("project", spec.project, fixed=True)
         for i, purpose in enumerate(spec.storage.buckets):
             bucket = Source(f"storage.buckets[{i}]", purpose)
-            names.append(_one(GCS_BUCKET, gcs_bucket_name(spec.project, spec.name, purpose), project, stack, bucket))
+            names.append(_one(GCS_BUCKET, gcs_bucket_name(spec.project, prefix, purpose), project, stack, bucket))
             names.append(_one(GCP_LABEL_VALUE, purpose, bucket))  # resource label purpose=<purpose>
     return names
 
 
-def _eks_names(spec: StackSpec) -> list[GeneratedName]:
+def _eks_names(spec: StackSpec, prefix: str) -> list[GeneratedName]:
     from .identities import workload_identities
 
     stack = Source("name", spec.name)
     target = target_resource_name(spec.name)
     names = [
-        _one(EKS_CLUSTER, eks_cluster_name(spec.name), stack),
+        _one(EKS_CLUSTER, eks_cluster_name(prefix), Source("name", prefix)),
+        _one(SQS_QUEUE, karpenter_queue_name(prefix), Source("name", prefix)),
+        *(
+            _one(EVENTBRIDGE_RULE, karpenter_rule_name(prefix, s), Source("name", prefix))
+            for s in KARPENTER_RULE_SUFFIXES
+        ),
         _one(IAM_ROLE, eks_cluster_role_resource(target), stack, autonamed=True),
         _one(IAM_ROLE, eks_node_role_resource(target), stack, autonamed=True),
         _one(IAM_ROLE, karpenter_controller_role_resource(target), stack, autonamed=True),
@@ -620,7 +774,7 @@ def _eks_names(spec: StackSpec) -> list[GeneratedName]:
     return names
 
 
-def _onprem_names(spec: StackSpec) -> list[GeneratedName]:
+def _onprem_names(spec: StackSpec, prefix: str) -> list[GeneratedName]:
     if spec.onprem.object_store.kind == "none":
         return []
     stack = Source("name", spec.name)
@@ -630,7 +784,38 @@ def _onprem_names(spec: StackSpec) -> list[GeneratedName]:
     ]
 
 
-def generated_names(spec: StackSpec) -> list[GeneratedName]:
-    """Every physical name the stack's target and platform create from spec values."""
+def generated_names(spec: StackSpec, identity: StackIdentity | None = None) -> list[GeneratedName]:
+    """Every physical name the stack's target and platform create from spec values (``identity``: the
+    stack's, when known; see physical_prefix)."""
     by_target = {"gcp": _gke_names, "aws": _eks_names, "onprem": _onprem_names}
-    return [*by_target[spec.target](spec), *_kubernetes_names(spec)]
+    return [*by_target[spec.target](spec, physical_prefix(spec, identity)), *_kubernetes_names(spec)]
+
+
+@dataclass(frozen=True)
+class Renamed:
+    what: str
+    old: str
+    new: str
+
+
+def _legacy_workload_service_account_id(stack: str, component: str) -> str:
+    """What versions before the stack identity made: the prefix cut to 8 characters."""
+    base = f"{stack[:8]}-{component}"
+    if len(base) <= GCP_SERVICE_ACCOUNT_ID.max_len:
+        return base
+    return f"{base[:23].rstrip('-')}-{hashlib.sha1(component.encode()).hexdigest()[:6]}"
+
+
+def renamed(spec: StackSpec, identity: StackIdentity) -> list[Renamed]:
+    """Physical names this version gives the stack that versions before it did not: they built every name
+    from aistack:name alone (stacks that did not set it all shared the names of 'aistack') and cut GKE
+    workload service accounts' prefix to 8 characters. A deployed stack's `pulumi up` replaces these."""
+    prefix = physical_prefix(spec, identity)
+    if spec.target == "gcp":
+        old = _gke_names(spec, spec.name, _legacy_workload_service_account_id)
+        new = _gke_names(spec, prefix)
+    elif spec.target == "aws":
+        old, new = _eks_names(spec, spec.name), _eks_names(spec, prefix)
+    else:
+        return []
+    return [Renamed(b.limit.what, a.value, b.value) for a, b in zip(old, new, strict=True) if a.value != b.value]

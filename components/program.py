@@ -9,6 +9,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
+from .spec.dra import notes as dra_notes
 from .spec.loader import (
     ALERT_CREDENTIALS_KEY,
     NAMESPACE,
@@ -54,6 +55,8 @@ PreflightHook = Callable[[StackSpec, dict[str, Any]], None]
 
 def main(preflight: PreflightHook | None = None) -> AiStack:
     spec = spec_from_config()
+    for note in dra_notes(spec):  # once per stack (spec/dra.py)
+        pulumi.log.warn(note)
     if preflight is not None:
         preflight(spec, config_bag())
     stack = AiStack(spec.name, spec)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import kustomize_mirror
 from .spec.model import UpstreamSpec
-from .versions import UPSTREAMS, Upstream
+from .versions import Upstream, pinned
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ChartSource:
 
 
 def chart_source(key: str, upstream: UpstreamSpec) -> ChartSource:
-    u = _pinned(key, "chart")
+    u = _pinned(key, "chart", upstream)
     mirror = upstream.charts_mirror
     if mirror is None:
         if u.repo.startswith("oci://"):
@@ -50,7 +50,7 @@ def manifest_directory(key: str, path: str, upstream: UpstreamSpec, *, offline: 
     mirror's ``remote/`` copies, in ``~/.cache/aistack/kustomize/``); every other one as its path in the
     mirror. ``offline=False``: always the path in the mirror (what `aistack upstreams` lists).
     """
-    u = _pinned(key, "manifests")
+    u = _pinned(key, "manifests", upstream)
     path = path.strip("/")
     mirror = upstream.manifests_mirror
     if mirror is not None:
@@ -60,8 +60,9 @@ def manifest_directory(key: str, path: str, upstream: UpstreamSpec, *, offline: 
     return f"{u.repo}/tree/{u.ref}/{path}"
 
 
-def _pinned(key: str, kind: str) -> Upstream:
-    u = UPSTREAMS[key]
+def _pinned(key: str, kind: str, upstream: UpstreamSpec) -> Upstream:
+    """The upstream at the version the stack pins (upstream.versions), else aistack's default."""
+    u = pinned(key, upstream.versions)
     if u.kind != kind:
         raise ValueError(f"{key} is a {u.kind}, not a {kind}")
     return u
@@ -69,7 +70,7 @@ def _pinned(key: str, kind: str) -> Upstream:
 
 def manifest_file(key: str, upstream: UpstreamSpec) -> str:
     """A single pinned manifest: its URL at the pinned tag, or its copy in the manifests mirror."""
-    u = _pinned(key, "file")
+    u = _pinned(key, "file", upstream)
     if upstream.manifests_mirror is not None:
         return f"{upstream.manifests_mirror}/{u.mirror_name}"
     return u.repo

@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+DEVICE_CLASS = "kubernetes:resource.k8s.io/v1:DeviceClass"
 SECRET = "kubernetes:core/v1:Secret"
 FILLED_BY_CONTROLLER = ["data", "stringData"]
 
@@ -49,6 +50,9 @@ def fix(type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
     preview (the Secret is even replaced); applied without the empty field, they match."""
     if type_ == CLUSTER_ROLE and "rules" in obj and (obj.get("aggregationRule") is not None or not obj["rules"]):
         return {k: v for k, v in obj.items() if k != "rules"}
+    if type_ == DEVICE_CLASS and "extendedResourceName" in (obj.get("spec") or {}):
+        spec = {k: v for k, v in obj["spec"].items() if k != "extendedResourceName"}
+        return {**obj, "spec": spec}
     if type_ == SECRET and any(k in obj and not _plain(obj[k]) for k in FILLED_BY_CONTROLLER):
         return {k: v for k, v in obj.items() if not (k in FILLED_BY_CONTROLLER and not _plain(v))}
     return None
@@ -81,4 +85,6 @@ async def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransf
     if args.type_ == CLUSTER_ROLE and props.get("aggregationRule") is not None:
         # the aggregation controller rewrites them after every apply
         opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=["rules"]))
+    if args.type_ == DEVICE_CLASS:  # a field inside spec goes: the spec as fix() wrote it
+        return pulumi.ResourceTransformResult(props={**props, "spec": changed["spec"]}, opts=opts)
     return pulumi.ResourceTransformResult(props={k: props[k] for k in changed}, opts=opts)

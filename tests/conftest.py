@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -17,6 +17,67 @@ from aistack.offline import PlannedResource
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
 EXAMPLE_STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+# Where scripts/tools.sh builds the engine, the cluster's binaries, helm, kubectl and actionlint.
+TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
+
+
+def built_tool(name: str) -> Path | None:
+    """``name`` as scripts/tools.sh built it (TOOLS/<versions>/bin/NAME, the newest build), else None."""
+    found = sorted(TOOLS.glob(f"*/bin/{name}"))
+    return found[-1] if found else None
+
+
+# ------------------------------------------------------------------------------------------ skips
+# Every skip in tests/ goes through need(): a test that cannot run here says which capability it lacks,
+# and under CI (the CI environment variable set) a capability CI must have fails the test instead, so
+# a CI run cannot pass by skipping what it exists to check.
+
+# What .ci/run provides (make test: setup sshd shellcheck chromium tools, the checkov and policy venvs,
+# with ../shared beside the clone), and what each is.
+CI_MUST_HAVE: dict[str, str] = {
+    "tools": f"the engine and local-cluster binaries scripts/tools.sh builds into {TOOLS}",
+    "helm": f"helm, built by scripts/tools.sh into {TOOLS}",
+    "kubectl": f"kubectl (kustomize v5), built by scripts/tools.sh into {TOOLS}",
+    "actionlint": f"actionlint, built by scripts/tools.sh into {TOOLS}",
+    "shellcheck": "shellcheck on PATH (make shellcheck)",
+    "chromium": "chromium on PATH (make chromium)",
+    "sshd": "an OpenSSH server (make sshd)",
+    "checkov": "checkov in .venv-checkov (make test creates it)",
+    "policies-venv": "the policy pack's policies/venv (make test creates it)",
+    "mirror": "the pinned upstreams in ../shared/mirror (CI runs with ../shared beside the clone)",
+    "shared-crds": "the upstream CRDs in ../shared/crds (CI runs with ../shared beside the clone)",
+    "pexpect": "the pexpect package (a dev dependency of pyproject.toml)",
+}
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def need(capability: str, why: str) -> NoReturn:
+    """Skip the running test for want of ``capability`` (``why``: what is missing and how to get it);
+    under CI, fail instead when CI must have it (CI_MUST_HAVE)."""
+    if under_ci() and capability in CI_MUST_HAVE:
+        pytest.fail(f"CI must have {CI_MUST_HAVE[capability]}, and this run has not: {why}", pytrace=False)
+    pytest.skip(f"[{capability}] {why}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "need(capability, why, have): run only when have is true, else need(capability, why)"
+    )
+
+
+def check_need_markers(item: pytest.Item) -> None:
+    """``pytest.mark.need(capability, why, have=bool)`` on a test or module: need() unless ``have``."""
+    for mark in item.iter_markers("need"):
+        capability, why = mark.args
+        if not mark.kwargs["have"]:
+            need(capability, why)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_need_markers(item)
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +152,20 @@ def run_aistack(
         env=env,
         timeout=timeout,
     )
+
+
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As on a machine with no AWS credentials at all: no keys, profiles, files or instance role."""
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup off the machine
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)

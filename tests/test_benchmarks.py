@@ -1,10 +1,12 @@
 """Every benchmark runs once at a tiny size inside `make test`, so none can rot unnoticed (the timed
-runs are `make bench`). Their timings are not judged here; only that they run to the end."""
+runs are `make bench`). Their timings are not judged here; what they compute from the timings is:
+ratios and medians from hand-made timings, a row for every size, resource counts that grow."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, need
 from tests.test_e2e_local import tools_bin
 
 
@@ -23,23 +25,94 @@ def bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_plan_scale_smoke() -> None:
-    result = bench("plan_scale", "--smoke")
+def test_plan_scale_smoke(tmp_path: Path) -> None:
+    from benchmarks.plan_scale import SMOKE_SIZES
+
+    out = tmp_path / "rows.json"
+    result = bench("plan_scale", "--smoke", "--json", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "offline plan vs the SDK floors" in result.stdout
+    rows = json.loads(out.read_text())
+    assert [(r["teams"], r["pools"]) for r in rows] == SMOKE_SIZES  # a row for every size, in order
+    counts = [r["resources"] for r in rows]
+    assert counts == sorted(set(counts)), f"more teams and pools, more resources: {counts}"
+    for r in rows:
+        assert r["ratio"] == r["plan_s"] / r["bare_s"] and r["typed_ratio"] == r["plan_s"] / r["typed_s"]
+        assert r["plan_ms_per_resource"] == 1000 * r["plan_s"] / r["resources"]
+    # every row is in the printed table (rich folds cells, so compare without spaces and borders)
+    printed = re.sub(r"[\s│┃|]+", "", result.stdout)
+    for r in rows:
+        assert f"{r['teams']}x{r['pools']}{r['resources']}" in printed
+
+
+def test_plan_scale_rows_from_hand_made_timings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run() with the timer replaced by hand-made medians (plan, bare floor, typed floor per size)."""
+    from benchmarks import plan_scale
+
+    timings = iter([0.2, 0.05, 0.1, 0.9, 0.3, 0.6])  # (1, 1): plan, bare, typed; then (2, 2)
+    monkeypatch.setattr(plan_scale, "best_of", lambda fn, reps: next(timings))
+    small, large = plan_scale.run([(1, 1), (2, 2)], reps=1)
+    assert (small["plan_s"], small["bare_s"], small["typed_s"]) == (0.2, 0.05, 0.1)
+    assert small["ratio"] == pytest.approx(4.0) and small["typed_ratio"] == pytest.approx(2.0)
+    assert large["ratio"] == pytest.approx(3.0) and large["typed_ratio"] == pytest.approx(1.5)
+    assert small["plan_ms_per_resource"] == pytest.approx(200 / small["resources"])
+    assert large["plan_ms_per_resource"] == pytest.approx(900 / large["resources"])
+    # 2 teams and 2 pools hold more than 1 and 1: a team namespace and queue, a pool flavor at least
+    assert large["resources"] >= small["resources"] + 3
 
 
 @pytest.mark.e2e
 def test_apply_smoke() -> None:
     if tools_bin() is None:
-        if os.environ.get("CI"):
-            pytest.fail("no engine/cluster tools: .ci/run builds them with scripts/tools.sh")
-        pytest.skip("engine and cluster tools not built here (scripts/tools.sh)")
+        need("tools", "engine and cluster tools not built here (scripts/tools.sh)")
     before = (ROOT / "benchmarks" / "results-apply.json").read_text()
     result = bench("apply", "--smoke")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ratio pulumi/kubectl" in result.stdout
+    flat = " ".join(result.stdout.split())
+    found = re.search(r"ratio pulumi/kubectl: ([0-9.]+)× vs apply only, ([0-9.]+)× vs apply \+ wait", flat)
+    assert found and float(found.group(1)) > 0 and float(found.group(2)) > 0, result.stdout
     assert (ROOT / "benchmarks" / "results-apply.json").read_text() == before, "smoke runs write no results"
+
+
+def _pulumi_run(seconds: float) -> Any:
+    from benchmarks.apply import Manifests, PulumiRun
+
+    manifests = Manifests(objects=[{"kind": "Namespace"}, {"kind": "ConfigMap"}], patches=[{"kind": "Node"}])
+    return PulumiRun(seconds, "pulumi up", {"create": 3}, manifests, 5, [(12.0, "x")], {"pulumi engine": 4.0}, {})
+
+
+def _kubectl_run(apply_s: float, wait_s: float) -> Any:
+    from benchmarks.apply import KubectlRun
+
+    return KubectlRun(apply_s, wait_s, 2, 1, [], 1, [], {}, {}, {})
+
+
+def test_apply_ratio_is_the_median_pulumi_time_over_the_median_kubectl_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """measure() and show() on hand-made rounds: medians 20 s (pulumi), 8 s (apply), 20 s (apply + wait)."""
+    from rich.console import Console
+
+    from benchmarks import apply
+
+    pulumi_rounds = iter([_pulumi_run(s) for s in (30.0, 10.0, 20.0)])
+    kubectl_rounds = iter([_kubectl_run(a, w) for a, w in ((5.0, 10.0), (8.0, 40.0), (10.0, 20.0))])
+    monkeypatch.setattr(apply, "pulumi_round", lambda *a, **k: next(pulumi_rounds))
+    monkeypatch.setattr(apply, "kubectl_round", lambda *a, **k: next(kubectl_rounds))
+    monkeypatch.setattr(apply, "progress", lambda message: None)
+    result = apply.measure(Path("/nonexistent"), "small", 3, {"install": False})
+    assert (result["median_pulumi_s"], result["median_kubectl_apply_s"], result["median_kubectl_apply_wait_s"]) == (
+        20.0,
+        8.0,
+        20.0,
+    )
+    assert result["ratio_vs_apply"] == 2.5 and result["ratio_vs_apply_wait"] == 1.0
+    assert result["pulumi_up_s"] == [30.0, 10.0, 20.0] and result["kubectl_apply_s"] == [5.0, 8.0, 10.0]
+    assert (result["objects"], result["patches"], result["rounds"]) == (2, 1, 3)
+    console = Console(record=True, width=200)
+    apply.show(result, console)
+    text = console.export_text()
+    assert "ratio pulumi/kubectl: 2.50× vs apply only, 1.00× vs apply + wait" in text
+    assert "local platform, small (CRDs only): 2 objects + 1 patches, median of 3" in text
 
 
 # ------------------------------------------------------------------ benchmarks/apply.py's own logic (no cluster)

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from components.versions import KUBERNETES_MINOR
-from tests.conftest import EXAMPLE_STACKS
+from tests.conftest import EXAMPLE_STACKS, need
 from tests.test_chart_values import MIRROR, charts_of
 from tests.test_manifest_schema import CRDS, SHARED_CRDS, _CrdLoader, _strict
 
@@ -37,16 +37,14 @@ def _helm() -> Path | None:
 
 
 pytestmark = [
-    pytest.mark.skipif(not MIRROR.is_dir(), reason="needs ../shared/mirror (the pinned charts)"),
+    pytest.mark.need("mirror", f"no {MIRROR} (the pinned charts) here", have=MIRROR.is_dir()),
 ]
 
 
 def helm_or_fail() -> Path:
     helm = _helm()
     if helm is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"no helm under {TOOLS}: .ci/run builds it with scripts/tools.sh")
-        pytest.skip("helm not built here (scripts/tools.sh)")
+        need("helm", f"no helm under {TOOLS} (scripts/tools.sh builds it)")
     return helm
 
 

@@ -19,7 +19,7 @@ from tests.conftest import EXAMPLE_STACKS, ROOT, plan_values, stack_values
 MIRROR = (ROOT.parent / "shared" / "mirror").resolve()
 CHART = "kubernetes:helm.sh/v4:Chart"
 
-pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason="needs ../shared/mirror (the pinned charts)")
+pytestmark = pytest.mark.need("mirror", f"no {MIRROR} (the pinned charts) here", have=MIRROR.is_dir())
 
 
 @cache

@@ -20,7 +20,7 @@ import yaml
 from aistack.cli.manifests import write_manifests
 from aistack.offline import plan
 from components.spec import load_stack
-from tests.conftest import ROOT
+from tests.conftest import ROOT, need
 
 CHECKOV = Path(os.environ.get("AISTACK_CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov"))
 SKIPS = yaml.safe_load((ROOT / "policies" / "checkov-skips.yaml").read_text())["skips"] or []
@@ -30,9 +30,7 @@ REGULATED = ["aws-gpu", "gcp-tpu", "onprem-gpu"]  # hipaa, gdpr, gdpr
 @pytest.fixture(scope="module")
 def checkov() -> Path:
     if not CHECKOV.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHECKOV} missing: `make test` creates .venv-checkov")
-        pytest.skip("checkov not installed here (make test installs it into .venv-checkov)")
+        need("checkov", f"no {CHECKOV} here (make test installs checkov into .venv-checkov)")
     return CHECKOV
 
 

@@ -33,6 +33,7 @@ import pytest
 from aistack.drift.report import refresh_items
 from aistack.local import cluster, deploy, seed, upstream
 from components.spec import load_stack
+from tests.conftest import need
 
 pytestmark = pytest.mark.e2e
 TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
@@ -80,9 +81,7 @@ def repo_files() -> tuple[str, bytes]:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     bin_dir = tools_bin()
     if bin_dir is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"no engine/cluster tools under {TOOLS}: .ci/run builds them with scripts/tools.sh")
-        pytest.skip("engine and cluster tools not built here (scripts/tools.sh)")
+        need("tools", f"no engine and cluster tools under {TOOLS} (scripts/tools.sh builds them)")
     state = tmp_path_factory.mktemp("local")
     before = repo_files()
     spec = load_stack("local").spec
@@ -95,6 +94,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         if not route.installs_upstream:
             seed.apply(layout.kubeconfig, list(seed.crd_documents()))
         seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
+        seed.apply(layout.kubeconfig, seed.resource_slices(spec))  # the dra pool's GPUs, in the NVIDIA driver's format
         overrides = route.overrides()
         stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig, upstream=overrides)
         cli = None
@@ -183,7 +183,7 @@ def test_1b_every_upstream_workload_is_ready_and_every_crd_established(env: dict
     """What `pulumi up` waited for, read back from the API server: every rollout done, every CRD served,
     and no pod refused by Pod Security admission (a refused pod is a rollout that never finishes)."""
     if not env["route"].installs_upstream:
-        pytest.skip("no mirror here: only the upstream CRDs were installed")
+        need("mirror", f"no {MIRROR} here: only the upstream CRDs were installed")
     crds = get(env, "crd")["items"]
     pending = [
         c["metadata"]["name"]
@@ -297,6 +297,169 @@ def test_3b_a_gpu_job_is_admitted_and_lands_on_a_gpu_node(env: dict[str, Any]) -
     kubectl(env, "delete", "job", "-n", "alpha", "train-8", "--cascade=foreground", "--wait=true")
 
 
+DRA_POOL = "h100-dra"
+DRA_CLASS = f"{DRA_POOL}.gpu.aistack.io"
+DRA_RESOURCE = f"gpu.aistack.io/{DRA_POOL}"
+NOT_IN_POOL = "device.attributes['gpu.nvidia.com'].productName == 'NVIDIA B200'"  # the pool's GPUs are H100s
+
+
+def dra_job(name: str, template: str) -> dict[str, Any]:
+    """A Job whose pod claims its GPUs through a ResourceClaimTemplate (no nvidia.com/gpu request)."""
+    manifest = job(name, 0)
+    # Running until deleted, like a training job: holds its quota and its devices (cluster.kwok_stages).
+    manifest["spec"]["template"]["metadata"] = {"labels": {cluster.KEEP_RUNNING_LABEL: "true"}}
+    pod = manifest["spec"]["template"]["spec"]
+    pod["resourceClaims"] = [{"name": "gpu", "resourceClaimTemplateName": template}]
+    resources = pod["containers"][0]["resources"]
+    for part in ("requests", "limits"):
+        resources[part].pop("nvidia.com/gpu")
+    resources["claims"] = [{"name": "gpu"}]
+    return manifest
+
+
+def _apply(env: dict[str, Any], obj: dict[str, Any]) -> None:
+    path = env["state"] / f"{obj['kind'].lower()}-{obj['metadata']['name']}.json"
+    path.write_text(json.dumps(obj))
+    kubectl(env, "apply", "-f", str(path))
+
+
+def _workload(env: dict[str, Any], job_name: str) -> dict[str, Any] | None:
+    items = get(env, "workloads.kueue.x-k8s.io", "-n", "alpha")["items"]
+    return next((w for w in items if w["metadata"].get("ownerReferences", [{}])[0].get("name") == job_name), None)
+
+
+def _condition(workload: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    conditions = (workload or {}).get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def _running_pod(env: dict[str, Any], job_name: str, timeout: float = 120) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = get(env, "pods", "-n", "alpha", "-l", f"job-name={job_name}")["items"]
+        if pods and pods[0]["spec"].get("nodeName") and pods[0]["status"].get("phase") == "Running":
+            return dict(pods[0])
+        time.sleep(1)
+    log = env["layout"].log("kueue").read_text(errors="replace")[-2500:]
+    raise AssertionError(
+        f"{job_name}: no running pod after {timeout:.0f} s; workload: "
+        f"{_workload(env, job_name)}; kueue log tail:\n{log}"
+    )
+
+
+def _allocation(env: dict[str, Any], pod: dict[str, Any]) -> tuple[str, set[tuple[str, str]]]:
+    """(claim name, {(pool, device)}) the scheduler allocated to the pod's one claim."""
+    (status,) = pod["status"]["resourceClaimStatuses"]
+    claim = get(env, "resourceclaim", "-n", "alpha", status["resourceClaimName"])
+    results = claim["status"]["allocation"]["devices"]["results"]
+    assert {r["driver"] for r in results} == {"gpu.nvidia.com"}
+    assert [r["uid"] for r in claim["status"]["reservedFor"]] == [pod["metadata"]["uid"]]
+    return claim["metadata"]["name"], {(r["pool"], r["device"]) for r in results}
+
+
+def test_3c_dra_gpus_are_admitted_by_quota_and_allocated_by_the_scheduler(env: dict[str, Any]) -> None:
+    """The dra pool on the real kube-scheduler: Kueue admits ResourceClaimTemplate Jobs against the team's quota
+    (deviceClassMappings), the scheduler allocates devices from the ResourceSlices the fake nodes publish, on the
+    node it binds the pod to; over quota waits until quota frees; a model the pool lacks is refused with the
+    reason on its Workload; no device is given twice; deleting a Job releases its claim."""
+    import time
+
+    assert cluster.start_kueue(env["bin"], env["layout"]) or "kueue" in cluster.running(env["layout"])
+    t0 = time.monotonic()
+    cls = get(env, "deviceclass", DRA_CLASS)
+    assert "productName in ['NVIDIA H100 80GB HBM3']" in cls["spec"]["selectors"][0]["cel"]["expression"]
+    assert "extendedResourceName" not in get(env, "deviceclass", "gpu.nvidia.com")["spec"]
+    slices = {s["spec"]["nodeName"]: s for s in get(env, "resourceslices")["items"]}
+    devices = {(n, d["name"]) for n, s in slices.items() for d in s["spec"]["devices"]}
+    assert {n for n, _ in devices} == {"gpu-dra-node-0", "gpu-dra-node-1"} and len(devices) == 4
+
+    # A model the pool does not have: Kueue matches the claim's selector against the published devices.
+    b200 = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": "b200", "namespace": "alpha"},
+        "spec": {
+            "spec": {
+                "devices": {
+                    "requests": [
+                        {
+                            "name": "gpu",
+                            "exactly": {
+                                "deviceClassName": DRA_CLASS,
+                                "allocationMode": "ExactCount",
+                                "count": 1,
+                                "selectors": [{"cel": {"expression": NOT_IN_POOL}}],
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    _apply(env, b200)
+    _apply(env, dra_job("dra-b200", "b200"))
+    deadline, why = time.monotonic() + 60, ""
+    while time.monotonic() < deadline and "0 device(s) match" not in why:
+        why = _condition(_workload(env, "dra-b200"), "QuotaReserved").get("message", "")
+        time.sleep(1)
+    assert "insufficient matching devices" in why and DRA_CLASS in why, why
+    assert not get(env, "pods", "-n", "alpha", "-l", "job-name=dra-b200")["items"]
+    kubectl(env, "delete", "job", "-n", "alpha", "dra-b200", "--wait=true")
+
+    # One GPU, then a whole node (2 GPUs): alpha's 2 plus the 2 it borrows from beta's idle quota.
+    _apply(env, dra_job("dra-one", f"{DRA_POOL}-gpu"))
+    one = _running_pod(env, "dra-one")
+    assert one["spec"]["nodeSelector"]["aistack.io/pool"] == DRA_POOL, "Kueue injected the dra flavor's node labels"
+    one_claim, one_devices = _allocation(env, one)
+    assert len(one_devices) == 1 and {p for p, _ in one_devices} == {one["spec"]["nodeName"]} and one_devices <= devices
+    usage = _workload(env, "dra-one")["status"]["admission"]["podSetAssignments"][0]["resourceUsage"]
+    assert usage[DRA_RESOURCE] == "1", usage
+    _apply(env, dra_job("dra-node", f"{DRA_POOL}-node"))
+    node = _running_pod(env, "dra-node")
+    _, node_devices = _allocation(env, node)
+    assert len(node_devices) == 2 and {p for p, _ in node_devices} == {node["spec"]["nodeName"]}
+    assert node["spec"]["nodeName"] != one["spec"]["nodeName"] and not node_devices & one_devices
+
+    # Over quota: 3 of the cohort's 4 are taken, a second whole node waits, unadmitted.
+    _apply(env, dra_job("dra-wait", f"{DRA_POOL}-node"))
+    time.sleep(5)
+    waiting = _workload(env, "dra-wait")
+    assert waiting is not None and _condition(waiting, "QuotaReserved").get("status") != "True", waiting
+    assert not any(
+        p["spec"].get("nodeName") for p in get(env, "pods", "-n", "alpha", "-l", "job-name=dra-wait")["items"]
+    )
+
+    # Deleting the first Job releases its claim; the waiting Job is admitted onto the freed node.
+    # As a user deletes it (background: the garbage collector removes the pod, the claim controller its claim).
+    kubectl(env, "delete", "job", "-n", "alpha", "dra-one", "--wait=true")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(
+        c["metadata"]["name"] == one_claim for c in get(env, "resourceclaims", "-n", "alpha")["items"]
+    ):
+        time.sleep(1)
+    left = [c for c in get(env, "resourceclaims", "-n", "alpha")["items"] if c["metadata"]["name"] == one_claim]
+    pods = [
+        (p["metadata"]["name"], p["metadata"].get("deletionTimestamp"))
+        for p in get(env, "pods", "-n", "alpha")["items"]
+    ]
+    assert not left, f"the deleted Job's claim is still there: {left}; pods: {pods}"
+    later = _running_pod(env, "dra-wait")
+    _, later_devices = _allocation(env, later)
+    assert later["spec"]["nodeName"] == one["spec"]["nodeName"] and not later_devices & node_devices
+    claimed = [
+        d
+        for c in get(env, "resourceclaims", "-n", "alpha")["items"]
+        for d in (c.get("status", {}).get("allocation") or {}).get("devices", {}).get("results", [])
+    ]
+    assert len(claimed) == len({(d["pool"], d["device"]) for d in claimed}) == 4, "no device is allocated twice"
+    for name in ("dra-node", "dra-wait"):
+        kubectl(env, "delete", "job", "-n", "alpha", name, "--wait=true")
+    kubectl(env, "delete", "resourceclaimtemplate", "-n", "alpha", "b200")
+    print(f"DRA scenario: {time.monotonic() - t0:.1f} s")
+
+
 @contextlib.contextmanager
 def helm_repository(root: Path) -> Iterator[tuple[str, list[str]]]:
     """The mirror folder served as a Helm HTTP repository on loopback: (its URL, the paths requested)."""
@@ -322,8 +485,10 @@ def helm_repository(root: Path) -> Iterator[tuple[str, list[str]]]:
 def test_3d_the_same_charts_from_a_helm_http_repository_change_no_object(env: dict[str, Any]) -> None:
     """The mirror as an HTTP chart repository on loopback (index.yaml): the provider fetches every chart
     from it, and the objects it renders are the ones the directory mirror gave: no object changes."""
-    if env["cli"] is None or env["route"].kind != "mirror":
-        pytest.skip("the CLI route with a mirror only")
+    if env["cli"] is None:
+        need("tools", f"no Python language host under {env['bin']}: the CLI route needs it (scripts/tools.sh)")
+    if env["route"].kind != "mirror":
+        need("mirror", f"no {MIRROR} here: the HTTP chart repository serves the mirror's charts")
     with helm_repository(MIRROR) as (url, requested):
         over = {**env["route"].overrides(), "charts_mirror": url}
         cli = deploy.Cli.for_stack(

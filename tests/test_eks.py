@@ -101,7 +101,13 @@ def test_a_pools_floor_is_a_fixed_node_group() -> None:
     assert h100["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 1}
     assert h100["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert h100["labels"] == {"aistack.io/pool": "h100", "aistack.io/accelerator": "nvidia-h100-80gb"}
-    assert set(h100["tags"]) == {"managed-by", "stack"}
+    # the stack identity (#26): Pulumi project "aistack", stack "eks-test" (eks_plan's)
+    assert h100["tags"] == {
+        "managed-by": "aistack",
+        "stack": "aistack",
+        "aistack.io/project": "aistack",
+        "aistack.io/stack": "eks-test",
+    }
     assert not of_type(res, "aws:ec2/launchTemplate:LaunchTemplate")
 
 

@@ -165,7 +165,7 @@ def test_unsupported_topology_lists_valid_ones() -> None:
         "target": "gcp",
         "region": "us-central1",
         "project": "acme-ml-prod",
-        "zones": ["us-central1-a"],
+        "zones": ["us-central1-b"],  # where v6e is sold
         "accelerator_pools": [{"name": "t", "accelerator": "tpu-v6e", "count": 4, "tpu_topology": "3x3"}],
     }
     with pytest.raises(SpecError) as info:
@@ -324,7 +324,8 @@ def test_idle_tpus_alert_through_cloud_monitoring(resources: list[PlannedResourc
 def one_pool(**pool: Any) -> dict[str, Any]:
     """The node pool args GKE gets for a single H100 pool with the given capacity settings."""
     base = {"name": "h100", "accelerator": "nvidia-h100-80gb", "count": 8, "max_nodes": 2}
-    return accelerator_pools(gke_plan(accelerator_pools=[{**base, **pool}], teams=[]))["h100"]
+    plan = gke_plan(accelerator_pools=[{**base, **pool}], teams=[], zones=["europe-west4-b"])  # where H100 is sold
+    return accelerator_pools(plan)["h100"]
 
 
 def test_on_demand_pool_consumes_no_named_reservation_and_repairs() -> None:
@@ -401,6 +402,8 @@ def test_gke_inventory_marks_flex_start_pools_for_queued_provisioning() -> None:
     from components.targets.gke.nodepools import QUEUED_PROVISIONING_CLASS, gke_inventory
 
     values = {**copy.deepcopy(stack_values("gcp-tpu")), "project": "acme-ml-prod"}
+    # H100s are sold in europe-west4-b and -c, not in the example's europe-west4-a (catalog gpu_zones, #26)
+    values["zones"] = ["europe-west4-a", "europe-west4-b"]
     values["accelerator_pools"].append(
         {
             "name": "h100",

@@ -21,12 +21,13 @@ import jsonschema
 import pytest
 
 from aistack.offline import Plan, PlannedResource, plan
+from components import naming
 from components.handle import accelerator_inventory
 from components.spec import LoadedStack, load_stack, parse_spec
 from components.targets.eks import karpenter, karpenter_iam
 from components.versions import UPSTREAMS
 from tests.chart_values import load_chart, schema_errors, unknown_keys
-from tests.conftest import ROOT, of_type, one, stack_values
+from tests.conftest import ROOT, need, of_type, one, stack_values
 from tests.test_manifest_schema import validate_custom
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -218,8 +219,10 @@ def test_node_classes_use_accelerated_al2023_encrypted_disks_and_discovery() -> 
         assert disk["rootVolume"] is True and disk["ebs"]["encrypted"] is True
         assert disk["ebs"]["kmsKeyID"] == "[unknown]"  # the stack's key (hipaa: customer-managed)
         assert int(disk["ebs"]["volumeSize"].removesuffix("Gi")) >= 200 and disk["ebs"]["volumeType"] == "gp3"
-        assert spec["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "aistack"}}]
-        assert spec["subnetSelectorTerms"][0]["tags"]["karpenter.sh/discovery"] == "aistack"
+        # the cluster of a stack without aistack:name is 'aistack-<stack>' (#26: names unique per stack)
+        discovery = {"karpenter.sh/discovery": "aistack-karpenter-test"}
+        assert spec["securityGroupSelectorTerms"] == [{"tags": discovery}]
+        assert spec["subnetSelectorTerms"][0]["tags"]["karpenter.sh/discovery"] == "aistack-karpenter-test"
         assert spec["metadataOptions"]["httpTokens"] == "required"
         assert spec["instanceProfile"] == "[unknown]" and "role" not in spec
 
@@ -237,7 +240,9 @@ def test_efa_pools_get_every_efa_interface_in_one_zone() -> None:
     assert nics[0] == {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"}
     assert sum(n["interfaceType"] == "efa-only" for n in nics) == 32  # p5.48xlarge: 32 EFA interfaces
     assert sorted({n["networkCardIndex"] for n in nics}) == list(range(32))
-    assert efa["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "aistack", "aistack.io/zone-index": "0"}}]
+    assert efa["subnetSelectorTerms"] == [
+        {"tags": {"karpenter.sh/discovery": "aistack-karpenter-test", "aistack.io/zone-index": "0"}}
+    ]
     assert "networkInterfaces" not in karpenter_objects(wide(), "EC2NodeClass")["h100"]["spec"]
     # An EFA type without a known card count gets one EFA interface, never more than it may have.
     assert sum(n["interfaceType"] == "efa-only" for n in karpenter.network_interfaces("g5.48xlarge")) == 1
@@ -360,8 +365,8 @@ def test_chart_is_the_pin_with_our_values(example: Plan) -> None:
     assert "name" not in chart.inputs  # the release is the resource name, as for every chart (naming.helm_release)
     values = chart.inputs["values"]
     assert values["settings"] == {
-        "clusterName": "aistack",
-        "interruptionQueue": "aistack-karpenter",
+        "clusterName": "aistack-aws-gpu",  # stack aws-gpu sets no aistack:name (#26)
+        "interruptionQueue": "aistack-aws-gpu-karpenter",
         "featureGates": {"reservedCapacity": True},
     }
     assert values["serviceAccount"] == {"create": True, "name": "karpenter"}
@@ -390,7 +395,7 @@ def test_without_upstream_installs_the_pools_remain() -> None:
 
 def _chart_files() -> dict[str, str]:
     if not MIRROR.is_file():
-        pytest.skip(f"no {MIRROR} in this workspace")
+        need("mirror", f"no {MIRROR} in this workspace")
     with tarfile.open(MIRROR) as tar:
         return {
             m.name: io.TextIOWrapper(f, encoding="utf-8").read()
@@ -403,7 +408,7 @@ def test_every_value_we_set_is_a_key_of_the_chart(example: Plan) -> None:
     """tests/chart_values.py's check (test_chart_values.py runs it over every chart of the example stacks
     taken from the mirror), here on the default upstream's plan, and shown to fail on a misspelt key."""
     if not MIRROR.is_file():
-        pytest.skip(f"no {MIRROR} in this workspace")
+        need("mirror", f"no {MIRROR} in this workspace")
     chart = load_chart(MIRROR)
     values = karpenter_chart(example.resources).inputs["values"]
     assert list(unknown_keys(chart, values)) == []
@@ -537,6 +542,10 @@ def test_queue_policy_lets_only_eventbridge_send_and_only_over_tls() -> None:
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_the_rule_suffixes_naming_checks_are_the_events_karpenter_gets() -> None:
+    assert tuple(s for s, _, _ in karpenter.INTERRUPTION_EVENTS) == naming.KARPENTER_RULE_SUFFIXES
+
+
 def test_names_fit_for_the_longest_stack_name() -> None:
     stack = "s" * 40
     assert len(karpenter.queue_name(stack)) <= 80
@@ -552,11 +561,11 @@ def test_private_subnets_and_the_cluster_security_group_are_tagged_for_discovery
     subnets = of_type(example.resources, "aws:ec2/subnet:Subnet")
     private = [s for s in subnets if "kubernetes.io/role/internal-elb" in s.inputs["tags"]]
     assert len(private) == 3
-    assert all(s.inputs["tags"]["karpenter.sh/discovery"] == "aistack" for s in private)
+    assert all(s.inputs["tags"]["karpenter.sh/discovery"] == "aistack-aws-gpu" for s in private)
     assert sorted(s.inputs["tags"]["aistack.io/zone-index"] for s in private) == ["0", "1", "2"]
     assert not [s for s in subnets if s not in private and "karpenter.sh/discovery" in s.inputs["tags"]]
     tag = one(example.resources, "aws:ec2/tag:Tag").inputs
-    assert (tag["key"], tag["value"]) == ("karpenter.sh/discovery", "aistack")
+    assert (tag["key"], tag["value"]) == ("karpenter.sh/discovery", "aistack-aws-gpu")
 
 
 def test_the_target_names_karpenter_as_an_upstream_to_mirror(example: Plan) -> None:
@@ -572,7 +581,7 @@ def test_the_chart_renders_with_our_values(example: Plan, tmp_path: Path) -> Non
     from tests.test_chart_render import render
 
     if not MIRROR.is_file():
-        pytest.skip(f"no {MIRROR} in this workspace")
+        need("mirror", f"no {MIRROR} in this workspace")
     chart = karpenter_chart(example.resources)
     docs = render(MIRROR, chart.name, "kube-system", chart.inputs["values"], tmp_path)
     (deploy,) = [d for d in docs if d["kind"] == "Deployment"]
@@ -582,7 +591,8 @@ def test_the_chart_renders_with_our_values(example: Plan, tmp_path: Path) -> Non
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "aistack.io/pool": "system"}
     (controller,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in controller["env"]}
-    assert env["CLUSTER_NAME"] == "aistack" and env["INTERRUPTION_QUEUE"] == "aistack-karpenter"
+    # the example stack aws-gpu sets no aistack:name: its names carry the stack (#26)
+    assert env["CLUSTER_NAME"] == "aistack-aws-gpu" and env["INTERRUPTION_QUEUE"] == "aistack-aws-gpu-karpenter"
     assert "ReservedCapacity=true" in env["FEATURE_GATES"]
     assert controller["resources"] == {
         "requests": {"cpu": "1", "memory": "1Gi"},

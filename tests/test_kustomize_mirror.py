@@ -20,13 +20,17 @@ from components import kustomize_mirror as km
 from components.platform.kubeflow import COMPONENT_PATHS, _common
 from components.sources import manifest_directory
 from components.spec.model import UpstreamSpec
+from tests.conftest import TOOLS, built_tool
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MIRROR = SHARED / "mirror"
 TREE = "kubeflow-manifests-26.03"
-KUBECTL = Path("/usr/bin/kubectl")
-needs_mirror = pytest.mark.skipif(not (MIRROR / TREE).is_dir(), reason="needs ../shared/mirror")
-needs_kubectl = pytest.mark.skipif(not KUBECTL.is_file(), reason="needs /usr/bin/kubectl (kustomize v5)")
+# The kubectl scripts/tools.sh builds (the pinned Kubernetes release, kustomize v5), not whatever is on PATH.
+KUBECTL = built_tool("kubectl")
+needs_mirror = pytest.mark.need("mirror", f"no {MIRROR / TREE} in this workspace", have=(MIRROR / TREE).is_dir())
+needs_kubectl = pytest.mark.need(
+    "kubectl", f"no kubectl under {TOOLS} (scripts/tools.sh builds it)", have=KUBECTL is not None
+)
 
 # Every kustomization path aistack installs (install_plan picks from these), both Istio overlays included.
 PATHS = sorted(
@@ -138,6 +142,7 @@ def _offline_env(tmp: Path) -> dict[str, str]:
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
     if not (bin_dir / "kubectl").exists():
+        assert KUBECTL is not None
         (bin_dir / "kubectl").symlink_to(KUBECTL)
     proxy = "http://127.0.0.1:9"
     return {

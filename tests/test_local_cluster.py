@@ -25,6 +25,7 @@ import pytest
 from aistack.local import cluster, provisioner, seed
 from aistack.local.provisioner import ANN_PROVISIONED_BY, ANN_SELECTED_NODE, PROVISIONER, Wait, plan, volume_for
 from components.versions import KUBERNETES_MINOR
+from tests.conftest import need
 
 TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
 ROOT = Path("/state/volumes")
@@ -345,9 +346,7 @@ def _until(what: str, ok: Callable[[], Any], timeout: float = 30) -> Any:
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     bin_dir = _tools()
     if bin_dir is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"no cluster tools under {TOOLS}: .ci/run builds them with scripts/tools.sh")
-        pytest.skip("local-cluster tools not built here (scripts/tools.sh)")
+        need("tools", f"no local-cluster tools under {TOOLS} (scripts/tools.sh builds them)")
     from kubernetes import client, config
 
     layout = cluster.Layout(tmp_path_factory.mktemp("cluster"))

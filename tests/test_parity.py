@@ -139,11 +139,85 @@ def test_allowed_differences_are_real_and_documented() -> None:
         assert f"`{key}`" in doc, f"allow-list entry {key} is not documented in docs/parity.md"
 
 
-def test_parity_catches_a_cloud_branch() -> None:
-    """The comparison is sharp: one changed value in one object fails it."""
-    gcp = comparable("gcp")
-    tampered = copy.deepcopy(gcp)
-    key = next(k for k, v in tampered.items() if v.get("kind") == "ClusterQueue")
-    tampered[key]["spec"]["queueingStrategy"] = "StrictFIFO"
-    assert tampered != gcp
-    assert "StrictFIFO" in diff(gcp, tampered, ("gcp", "tampered"))
+def test_parity_catches_a_cloud_branch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison is sharp: a platform that branches on the cloud in one field of one object fails it.
+
+    The branch is put into the platform code itself (Kueue's queue objects read spec.target), so the
+    difference travels through the real plan and through normalize() like any other.
+    """
+    from components.platform import scheduling
+
+    real = scheduling.queue_objects
+
+    def branching(spec: Any, inventory: Any) -> list[dict[str, Any]]:
+        objects = real(spec, inventory)
+        if spec.target == "aws":
+            for obj in objects:
+                if obj["kind"] == "ClusterQueue":
+                    obj["spec"]["queueingStrategy"] = "StrictFIFO"
+        return objects
+
+    monkeypatch.setattr(scheduling, "queue_objects", branching)
+    gcp, aws, onprem = comparable("gcp"), comparable("aws"), comparable("onprem")
+    assert gcp == onprem  # the branch is aws-only: the other pair still matches
+    assert gcp != aws
+    changed = sorted(k for k in gcp if gcp[k] != aws.get(k))
+    assert len(changed) == len(COMMON["teams"])  # one ClusterQueue per team, nothing else
+    assert all(gcp[k]["kind"] == "ClusterQueue" for k in changed)
+    report = diff(gcp, aws, ("gcp", "aws"))
+    assert '-   "queueingStrategy": "BestEffortFIFO"' in report and '+   "queueingStrategy": "StrictFIFO"' in report
+
+
+def _resource(kind: str, name: str, spec: Any = None, *, urn_type: str = "kubernetes:core/v1", **meta: Any) -> Any:
+    inputs: dict[str, Any] = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, **meta}}
+    if spec is not None:
+        inputs["spec"] = spec
+    urn = f"urn:pulumi:parity::aistack::aistack:index:Platform${urn_type}:{kind}::aistack-platform-{name}"
+    return PlannedResource(urn, f"{urn_type}:{kind}", f"aistack-platform-{name}", "", True, inputs, False, False)
+
+
+def _pvc(size: str, storage_class: str) -> Any:
+    spec = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": size}}}
+    return _resource("PersistentVolumeClaim", "shared", {**spec, "storageClassName": storage_class})
+
+
+def test_normalize_blanks_the_handle_facts_and_nothing_else() -> None:
+    """Hand-made objects as each target renders them: what ALLOWED names is blanked, the rest is kept."""
+    # class-names: the gcp and aws classes of the same claim compare equal; its size does not
+    assert normalize(_pvc("100Gi", "standard-rwx")) == normalize(_pvc("100Gi", "efs-sc"))
+    assert normalize(_pvc("100Gi", "standard-rwx")) != normalize(_pvc("200Gi", "standard-rwx"))
+    # identity-annotations: GKE's workload-identity annotation goes, the account's name stays
+    gke_sa = _resource("ServiceAccount", "runner", annotations={"iam.gke.io/gcp-service-account": "r@p.iam"})
+    assert normalize(gke_sa) == normalize(_resource("ServiceAccount", "runner"))
+    assert normalize(gke_sa) != normalize(_resource("ServiceAccount", "other"))
+    # whole objects that are facts: no entry at all
+    assert normalize(_resource("StorageClass", "shared", urn_type="kubernetes:storage.k8s.io/v1")) is None
+    assert normalize(_resource("NetworkPolicy", "allow-workload-identity", {})) is None
+    assert normalize(_resource("Secret", "object-store")) is None
+    assert normalize(_resource("ConfigMap", "kfp-launcher")) is None
+    # another NetworkPolicy or ConfigMap is compared in full
+    kept = normalize(_resource("NetworkPolicy", "default-deny", {"podSelector": {}}))
+    assert kept is not None and kept[1]["spec"] == {"podSelector": {}}
+    assert normalize(_resource("ConfigMap", "other")) is not None
+    # the input is not modified
+    pvc = _pvc("100Gi", "standard-rwx")
+    normalize(pvc)
+    assert pvc.inputs["spec"]["storageClassName"] == "standard-rwx"
+
+
+def test_the_real_target_differences_are_only_handle_facts() -> None:
+    """Raw, the gcp and aws plans differ (storage classes, claims' classes, identity, the GPU Operator
+    on aws); every object that differs is one normalize() blanks, and every object only one target has
+    is one normalize() drops."""
+    raw = {t: {r.urn: r for r in platform_resources(t)} for t in ("gcp", "aws")}
+    common = raw["gcp"].keys() & raw["aws"].keys()
+    differing = [u for u in common if raw["gcp"][u].inputs != raw["aws"][u].inputs]
+    one_sided = [raw[t][u] for t in raw for u in raw[t].keys() - common]
+    # hand-checked against the two plans: the facts ALLOWED describes show up as these kinds
+    kinds = {raw["gcp"][u].inputs.get("kind") for u in differing}
+    assert {"PersistentVolumeClaim", "ServiceAccount", "PodMonitor"} <= kinds
+    assert {"StorageClass"} <= {r.inputs.get("kind") for r in one_sided}
+    for urn in differing:
+        assert normalize(raw["gcp"][urn]) == normalize(raw["aws"][urn]), f"{urn} differs after normalize()"
+    for r in one_sided:
+        assert normalize(r) is None, f"{r.urn} is on one target only, and not a handle fact"

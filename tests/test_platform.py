@@ -113,7 +113,7 @@ def test_time_slicing_config_per_pool() -> None:
     cfg = yaml.safe_load(cm.inputs["data"]["h100"])
     assert cfg["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     (cq,) = kind(resources, "ClusterQueue")
-    gpu_group = cq.inputs["spec"]["resourceGroups"][1]
+    (gpu_group,) = [g for g in cq.inputs["spec"]["resourceGroups"] if g["coveredResources"] == ["nvidia.com/gpu"]]
     # a string, as Kueue itself writes quantities back: an int here would hand the field to Kueue's manager
     assert gpu_group["flavors"][0]["resources"][0]["nominalQuota"] == "64"
 
@@ -263,18 +263,32 @@ def test_without_upstream_installs_only_aistack_objects_remain() -> None:
 # ------------------------------------------------------------------------------- quota arithmetic
 
 QUOTA_TABLE = [
-    # (pools: name -> (count, max_nodes, sharing), teams: name -> quotas, expected nominal per team per pool)
-    ({"h100": (8, 2, None)}, {"a": {"h100": 8}, "b": {"h100": 8}}, {"a": {"h100": 8}, "b": {"h100": 8}}),
-    ({"h100": (8, 2, None)}, {"a": {"h100": 16}, "b": {}}, {"a": {"h100": 16}, "b": {"h100": 0}}),
+    # (pools: name -> (count, max_nodes, sharing), teams: name -> quotas, expected nominal per team per pool,
+    #  expected pool -> (units promised, capacity), worked by hand: capacity = count × max_nodes × units per
+    #  accelerator (time-slicing: replicas; MIG: the profile's instances per GPU, NVIDIA's MIG user guide))
+    (
+        {"h100": (8, 2, None)},
+        {"a": {"h100": 8}, "b": {"h100": 8}},
+        {"a": {"h100": 8}, "b": {"h100": 8}},
+        {"h100": (8 + 8, 8 * 2)},
+    ),
+    (
+        {"h100": (8, 2, None)},
+        {"a": {"h100": 16}, "b": {}},
+        {"a": {"h100": 16}, "b": {"h100": 0}},
+        {"h100": (16, 8 * 2)},
+    ),
     (
         {"h100": (8, 1, None), "l4": (2, 4, ("time-slicing", 4))},
         {"a": {"h100": 4, "l4": 16}, "b": {"h100": 4, "l4": 16}},
         {"a": {"h100": 4, "l4": 16}, "b": {"h100": 4, "l4": 16}},
+        {"h100": (4 + 4, 8 * 1), "l4": (16 + 16, 2 * 4 * 4)},
     ),
     (
-        {"a100": (8, 1, ("mig", "1g.10gb"))},
+        {"a100": (8, 1, ("mig", "1g.10gb"))},  # A100 80GB: 7 × 1g.10gb per GPU
         {"a": {"a100": 28}, "b": {"a100": 28}},
         {"a": {"a100": 28}, "b": {"a100": 28}},
+        {"a100": (28 + 28, 8 * 1 * 7)},
     ),
 ]
 ACCELERATOR = {"h100": "nvidia-h100-80gb", "l4": "nvidia-l4", "a100": "nvidia-a100-80gb"}
@@ -310,16 +324,21 @@ def nominal(cq: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize(("pools", "teams", "expected"), QUOTA_TABLE)
+@pytest.mark.parametrize(("pools", "teams", "expected", "commitments"), QUOTA_TABLE)
 def test_quota_table(
-    pools: dict[str, Any], teams: dict[str, dict[str, int]], expected: dict[str, dict[str, int]]
+    pools: dict[str, Any],
+    teams: dict[str, dict[str, int]],
+    expected: dict[str, dict[str, int]],
+    commitments: dict[str, tuple[int, int]],
 ) -> None:
     spec = parse_spec(quota_spec(pools, teams))
     inventory = accelerator_inventory(spec)
     got = {t.name: nominal(scheduling.cluster_queue(t, inventory)) for t in spec.teams}
     assert got == expected
-    for pool, (promised, capacity) in scheduling.pool_commitments(spec, inventory).items():
-        assert promised <= capacity, pool
+    assert {p.pool: p.capacity for p in inventory} == {pool: cap for pool, (_, cap) in commitments.items()}
+    assert scheduling.pool_commitments(spec, inventory) == commitments
+    for pool, (promised, capacity) in commitments.items():
+        assert promised <= capacity, pool  # the table itself: none of these rows over-commits
 
 
 def test_overcommit_only_on_purpose() -> None:
@@ -352,9 +371,11 @@ def test_queue_quotas_never_exceed_capacity_unless_overcommitted(
     sums: Counter[str] = Counter()
     for team in spec.teams:
         sums.update(nominal(scheduling.cluster_queue(team, inventory)))
-    for p in inventory:
-        assert sums[p.pool] == sum(t.quotas.get(p.pool, 0) for t in spec.teams)
-        assert overcommit or sums[p.pool] <= p.capacity
+    assert set(sums) == set(pools)
+    for pool, (count, max_nodes, _) in pools.items():
+        # from the generated input, not from the code: what the teams asked, and count × nodes whole GPUs
+        assert sums[pool] == sum(q.get(pool, 0) for q in teams.values())
+        assert overcommit or sums[pool] <= count * max_nodes
 
 
 def test_borrowing_follows_the_team_flag() -> None:

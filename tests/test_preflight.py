@@ -7,10 +7,12 @@ codes from ``EC2_QUOTAS``, and CreateCapacityReservation / DescribeCapacityReser
 moto's EC2 responder, answered through moto's own serializer (the botocore output shapes). Every
 request still goes over HTTP to 127.0.0.1 through boto3.
 
-GCP: an http.server thread answers regions.get, reservations.get / aggregatedList and the OAuth
-token exchange in the Compute API's documented JSON shapes; google-cloud-compute's REST transport
-reaches it through AISTACK_GCP_COMPUTE_ENDPOINT, with an authorized-user credentials file whose
-token_uri is the same server. Nothing resolves outside loopback.
+GCP: tests/gcp_standin.py, an http.server thread answering regions.get, reservations.get /
+aggregatedList and the OAuth token exchange in the Compute API's documented JSON formats;
+google-cloud-compute's REST transport reaches it through AISTACK_GCP_COMPUTE_ENDPOINT, with a
+service-account key file whose token_uri is the same server. The quota metrics a region reports are
+names of the installed client's ``Quota.Metric`` enum, not of aistack's tables, so a metric the code
+names wrongly finds no row. Nothing resolves outside loopback.
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
@@ -34,6 +35,9 @@ from aistack.preflight.needs import stack_needs
 from aistack.preflight.report import QuotaState, evaluate_quotas
 from components.spec import parse_spec
 from foundation import catalog
+from tests import gcp_standin
+from tests.conftest import no_aws_credentials
+from tests.gcp_standin import ComputeStandIn, region, reservation
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -149,29 +153,13 @@ def moto_url() -> Iterator[str]:
         del ServiceQuotasResponse.get_aws_default_service_quota  # type: ignore[attr-defined]
 
 
-def _no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup off the machine
-    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
-    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
-
-
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """Credentials for moto, every client pointed at it (AWS_ENDPOINT_URL), state reset per test."""
     import boto3
     import requests
 
-    _no_aws_credentials(monkeypatch, tmp_path)
+    no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -272,7 +260,7 @@ def test_aws_capacity_reservation_covers_the_pool_or_says_why_not(aws: Any, tmp_
 
 
 def test_aws_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
-    _no_aws_credentials(monkeypatch, tmp_path)
+    no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: nothing to sign with
     code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
     text = " ".join(err.split())
@@ -283,116 +271,18 @@ def test_aws_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch,
 # ------------------------------------------------------------------------------------------ GCP
 
 
-class ComputeStandIn(BaseHTTPRequestHandler):
-    """regions.get, reservations.get/aggregatedList and the token endpoint, as the Compute API shapes them."""
-
-    regions: ClassVar[dict[str, dict[str, Any]]] = {}
-    reservations: ClassVar[dict[tuple[str, str, str], dict[str, Any]]] = {}
-    seen: ClassVar[list[tuple[str, str]]] = []
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.seen.append(("POST", self.path))
-        self._send(200, {"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"})
-
-    def do_GET(self) -> None:
-        self.seen.append((self.headers.get("Authorization", ""), self.path))
-        path = self.path.split("?")[0]
-        if m := re.fullmatch(r"/compute/v1/projects/([^/]+)/regions/([^/]+)", path):
-            region = self.regions.get(m.group(2))
-            if region is not None and m.group(1) == "acme-ml":
-                return self._send(200, region)
-        elif m := re.fullmatch(r"/compute/v1/projects/([^/]+)/zones/([^/]+)/reservations/([^/]+)", path):
-            found = self.reservations.get((m.group(1), m.group(2), m.group(3)))
-            if found is not None:
-                return self._send(200, found)
-        elif m := re.fullmatch(r"/compute/v1/projects/([^/]+)/aggregated/reservations", path):
-            items: dict[str, Any] = {}
-            for (project, zone, _), r in self.reservations.items():
-                if project == m.group(1):
-                    items.setdefault(f"zones/{zone}", {"reservations": []})["reservations"].append(r)
-            return self._send(200, {"kind": "compute#reservationAggregatedList", "items": items})
-        self._send(404, {"error": {"code": 404, "message": f"The resource '{path}' was not found", "errors": []}})
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def _region(quotas: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    base = "https://www.googleapis.com/compute/v1/projects/acme-ml"
-    return {
-        "kind": "compute#region",
-        "name": "us-central1",
-        "status": "UP",
-        "zones": [f"{base}/zones/us-central1-{z}" for z in "abcf"],
-        "quotas": [{"metric": m, "limit": lim, "usage": use} for m, (lim, use) in quotas.items()],
-    }
-
-
-def _reservation(name: str, zone: str, machine: str, count: int, in_use: int, status: str = "READY") -> dict[str, Any]:
-    return {
-        "kind": "compute#reservation",
-        "name": name,
-        "zone": f"https://www.googleapis.com/compute/v1/projects/acme-ml/zones/{zone}",
-        "status": status,
-        "specificReservationRequired": True,
-        "specificReservation": {
-            "count": str(count),  # int64 fields travel as JSON strings
-            "inUseCount": str(in_use),
-            "instanceProperties": {"machineType": machine},
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def compute_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ComputeStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with gcp_standin.serve() as url:
+        yield url
 
 
 @pytest.fixture
 def gcp(compute_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[ComputeStandIn]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    # A service-account key file (google-auth honours its token_uri; an authorized-user file's is
-    # always replaced by Google's): the JWT-bearer exchange goes to the stand-in on loopback.
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    key = tmp_path / "key.json"
-    key.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "acme-ml",
-                "private_key_id": "test",
-                "private_key": pem,
-                "client_email": "preflight@acme-ml.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": f"{compute_server}/token",
-            }
-        )
-    )
+    key = gcp_standin.service_account_key(tmp_path / "key.json", f"{compute_server}/token")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
     monkeypatch.setenv("AISTACK_GCP_COMPUTE_ENDPOINT", compute_server)
-    ComputeStandIn.regions = {}
-    ComputeStandIn.reservations = {}
-    ComputeStandIn.seen = []
+    ComputeStandIn.reset()
     return ComputeStandIn
 
 
@@ -405,7 +295,7 @@ GCP_PROJECT = {"gcp:project": "acme-ml"}
 
 
 def test_gcp_short_quota_exits_1_with_the_console_link(gcp: Any, tmp_path: Path, capsys: Any) -> None:
-    gcp.regions["us-central1"] = _region({"NVIDIA_L4_GPUS": (4, 0), "CPUS": (500, 10), "IN_USE_ADDRESSES": (8, 0)})
+    gcp.regions["us-central1"] = region({"NVIDIA_L4_GPUS": (4, 0), "CPUS": (500, 10), "IN_USE_ADDRESSES": (8, 0)})
     code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
     flat = _flat(out)
     assert code == 1, out + err
@@ -419,11 +309,14 @@ def test_gcp_short_quota_exits_1_with_the_console_link(gcp: Any, tmp_path: Path,
         (["l4"], "96 vCPUs", "ok"),
     ]
     assert cpus[1]["have"] == "478 free of 500 (10 in use, 12 counted for the rows above), via CPUS"
-    (auth,) = {a for a, p in gcp.seen if p.startswith("/compute/v1/projects/acme-ml/regions/us-central1")}
     # The client signs a self-signed JWT with the key file (no token exchange): its issuer is the file's account.
-    payload = auth.removeprefix("Bearer ").split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert claims["iss"] == "preflight@acme-ml.iam.gserviceaccount.com"
+    # Each run signs its own (two runs a second apart carry different iat), so check every one.
+    auths = [a for a, p in gcp.seen if p.startswith("/compute/v1/projects/acme-ml/regions/us-central1")]
+    assert len(auths) == 2  # one regions.get per run
+    for auth in auths:
+        payload = auth.removeprefix("Bearer ").split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["iss"] == "preflight@acme-ml.iam.gserviceaccount.com"
 
 
 def test_gcp_spot_tpu_fits_through_either_quota(gcp: Any, tmp_path: Path, capsys: Any) -> None:
@@ -435,7 +328,7 @@ def test_gcp_spot_tpu_fits_through_either_quota(gcp: Any, tmp_path: Path, capsys
             {"name": "v5e", "accelerator": "tpu-v5e", "count": 4, "tpu_topology": "4x4", "max_nodes": 4, "spot": True}
         ],
     }
-    gcp.regions["us-central1"] = _region(
+    gcp.regions["us-central1"] = region(
         {
             "PREEMPTIBLE_TPU_LITE_PODSLICE_V5": (0, 0),
             "TPU_LITE_PODSLICE_V5": (32, 8),
@@ -465,8 +358,8 @@ def test_gcp_reservation_pool_needs_the_reservation_not_quota(gcp: Any, tmp_path
             }
         ],
     }
-    gcp.regions["us-central1"] = _region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})  # no H100 quota at all
-    gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = _reservation(
+    gcp.regions["us-central1"] = region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})  # no H100 quota at all
+    gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = reservation(
         "res-h100", "us-central1-a", "a3-highgpu-8g", 4, 1
     )
     code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
@@ -475,7 +368,7 @@ def test_gcp_reservation_pool_needs_the_reservation_not_quota(gcp: Any, tmp_path
     assert rows["res-h100"]["status"] == "ok" and "READY, 3 of 4 × a3-highgpu-8g" in rows["res-h100"]["have"]
     assert "NVIDIA_H100_GPUS" not in rows
 
-    gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = _reservation(
+    gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = reservation(
         "res-h100", "us-central1-a", "a3-highgpu-8g", 4, 3
     )
     code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
@@ -493,10 +386,96 @@ def test_gcp_quota_the_region_does_not_report_is_not_checked(gcp: Any, tmp_path:
         "zones": ["us-central1-b"],
         "accelerator_pools": [{"name": "v6e", "accelerator": "tpu-v6e", "count": 8, "tpu_topology": "2x4"}],
     }
-    gcp.regions["us-central1"] = _region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})
+    gcp.regions["us-central1"] = region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})
     code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT))
     assert code == 2, out + err
     assert "TPUS_PER_TPU_FAMILY" in _flat(out) and "not checked" in _flat(out)
+
+
+def _gcp_metrics_asked() -> set[str]:
+    """Every quota metric (first choice and fallbacks) the needs name for a one-pool stack of each GKE
+    accelerator in the catalog, on-demand and spot."""
+    gke = catalog.gke()
+    pools: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"accelerator": acc, "count": min(per)}, {"region": "us-central1"})
+        for acc, per in gke.gpu_machine_types.items()
+    ]
+    for acc, gen in gke.tpus.items():
+        topo = gen.single_host[0]
+        zone = gen.zones[0]
+        chips = math.prod(int(d) for d in topo.split("x"))
+        pools.append(
+            (
+                {"accelerator": acc, "count": chips, "tpu_topology": topo},
+                {"region": zone.rsplit("-", 1)[0], "zones": [zone]},
+            )
+        )
+    names: set[str] = set()
+    for pool, where in pools:
+        for spot in (False, True):
+            pools_ = [{"name": "p", **pool, "spot": spot}]
+            spec = parse_spec({"target": "gcp", "project": "acme-ml", **where, "accelerator_pools": pools_})
+            for q in stack_needs(spec).quotas:
+                names |= {q.quota, *q.alternatives}
+    return names
+
+
+def test_gcp_metric_names_are_the_compute_apis() -> None:
+    """The metrics preflight asks regions.get for are Quota.Metric names of the installed client, except a
+    hand-checked few the client's enum (google-cloud-compute 1.57) does not list yet."""
+    not_in_the_enum = {
+        # <SERIES>_CPUS: asked first, CPUS is the fallback (needs.gce_cpu_metrics), so no row is fine
+        "A3_CPUS",
+        "A4_CPUS",
+        "G2_CPUS",
+        # cloud.google.com/compute/resource-usage#gpu_quota lists these; the enum has only
+        # PREEMPTIBLE_/COMMITTED_NVIDIA_H100_GPUS of them
+        "NVIDIA_H100_GPUS",
+        "NVIDIA_H100_MEGA_GPUS",
+        "PREEMPTIBLE_NVIDIA_H100_MEGA_GPUS",
+        "NVIDIA_H200_GPUS",
+        "PREEMPTIBLE_NVIDIA_H200_GPUS",
+        "NVIDIA_B200_GPUS",
+        "PREEMPTIBLE_NVIDIA_B200_GPUS",
+        # kept in Cloud Quotas, may be missing from regions.get: reported as not checked
+        "TPU_V5P",
+        "PREEMPTIBLE_TPU_V5P",
+        "TPUS_PER_TPU_FAMILY",
+        "PREEMPTIBLE_TPU_V6E",
+    }
+    asked = _gcp_metrics_asked()
+    assert asked - gcp_standin.METRICS == not_in_the_enum
+    # hand-picked from the enum: the metrics the pools above must ask for
+    assert {
+        "CPUS",
+        "PREEMPTIBLE_CPUS",
+        "A2_CPUS",
+        "IN_USE_ADDRESSES",
+        "NVIDIA_T4_GPUS",
+        "NVIDIA_L4_GPUS",
+        "PREEMPTIBLE_NVIDIA_L4_GPUS",
+        "NVIDIA_A100_GPUS",
+        "NVIDIA_A100_80GB_GPUS",
+        "PREEMPTIBLE_NVIDIA_H100_GPUS",
+        "TPU_PODSLICE_V4",
+        "TPU_LITE_PODSLICE_V5",
+        "PREEMPTIBLE_TPU_LITE_PODSLICE_V5",
+    } <= asked
+
+
+def test_the_standin_region_holds_only_compute_api_metrics(compute_server: str) -> None:
+    """A test cannot seed a metric the API does not define, and one that slips in is never served."""
+    import requests
+
+    with pytest.raises(gcp_standin.UnknownMetricError, match="NVIDIA_L4_GPU"):
+        region({"NVIDIA_L4_GPU": (8, 0)})  # the real one is NVIDIA_L4_GPUS
+    ComputeStandIn.reset()
+    doc = region({"NVIDIA_L4_GPUS": (8, 1)})
+    doc["quotas"].append({"metric": "MADE_UP_GPUS", "limit": 8, "usage": 0})
+    ComputeStandIn.regions["us-central1"] = doc
+    got = requests.get(f"{compute_server}/compute/v1/projects/acme-ml/regions/us-central1", timeout=10).json()
+    assert got["quotas"] == [{"metric": "NVIDIA_L4_GPUS", "limit": 8, "usage": 1}]
+    ComputeStandIn.reset()
 
 
 def test_gcp_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
@@ -665,7 +644,7 @@ def test_program_hook_without_credentials_logs_and_continues(monkeypatch: pytest
     from aistack.preflight.hook import run_preflight
 
     monkeypatch.setattr(SETTINGS, "monitor", None)
-    _no_aws_credentials(monkeypatch, tmp_path)
+    no_aws_credentials(monkeypatch, tmp_path)
     logged: list[str] = []
     monkeypatch.setattr(pulumi.log, "info", lambda msg, *a, **k: logged.append(msg))
     run_preflight(parse_spec(AWS_STACK), {})  # no exception: the deployment goes on
@@ -719,11 +698,11 @@ def test_gcp_shared_reservation_and_affinity_any(gcp: Any, tmp_path: Path, capsy
         },
     ]
     values = {"target": "gcp", "region": "us-central1", "accelerator_pools": pools}
-    gcp.regions["us-central1"] = _region({"NVIDIA_L4_GPUS": (8, 0), "CPUS": (100, 0), "IN_USE_ADDRESSES": (8, 0)})
-    gcp.reservations[("acme-shared", "us-central1-c", "res-l4")] = _reservation(
+    gcp.regions["us-central1"] = region({"NVIDIA_L4_GPUS": (8, 0), "CPUS": (100, 0), "IN_USE_ADDRESSES": (8, 0)})
+    gcp.reservations[("acme-shared", "us-central1-c", "res-l4")] = reservation(
         "res-l4", "us-central1-c", "g2-standard-8", 2, 0
     )
-    open_res = _reservation("any-l4", "us-central1-b", "g2-standard-8", 5, 3)
+    open_res = reservation("any-l4", "us-central1-b", "g2-standard-8", 5, 3)
     open_res["specificReservationRequired"] = False
     gcp.reservations[("acme-ml", "us-central1-b", "any-l4")] = open_res
     code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
@@ -737,7 +716,7 @@ def test_gcp_shared_reservation_and_affinity_any(gcp: Any, tmp_path: Path, capsy
 
 
 def test_aws_unknown_profile_exits_2_not_a_crash(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
-    _no_aws_credentials(monkeypatch, tmp_path)
+    no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
     code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
     text = " ".join(err.split())

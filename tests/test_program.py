@@ -7,15 +7,35 @@ import pytest
 
 from aistack.offline import plan
 from components.spec import load_stack
+from components.spec.dra import TECH_PREVIEW_NOTE
 from tests.conftest import EXAMPLE_STACKS
+
+# The target component each spec.target registers (components/targets), and the target each example
+# stack is written for (its aistack:target, read by eye from stacks/Pulumi.*.yaml).
+TARGET_COMPONENT = {
+    "gcp": "aistack:index:GkeTarget",
+    "aws": "aistack:index:EksTarget",
+    "onprem": "aistack:index:OnPremTarget",
+}
+EXAMPLE_TARGETS = {"aws-gpu": "aws", "gcp-tpu": "gcp", "local": "onprem", "onprem-gpu": "onprem"}
 
 
 @pytest.mark.parametrize("name", EXAMPLE_STACKS)
 def test_example_registers_without_error(name: str) -> None:
-    p = plan(load_stack(name))
-    types = {r.type for r in p.resources}
-    assert "aistack:index:AiStack" in types
-    assert {"aistack:index:GkeTarget", "aistack:index:EksTarget", "aistack:index:OnPremTarget"} & types
+    loaded = load_stack(name)
+    p = plan(loaded)
+    types = [r.type for r in p.resources]
+    assert types.count("aistack:index:AiStack") == 1
+    if name in EXAMPLE_TARGETS:
+        assert loaded.spec.target == EXAMPLE_TARGETS[name]
+    # exactly one target component, the one spec.target names, and none of the others
+    registered = [t for t in types if t in TARGET_COMPONENT.values()]
+    assert registered == [TARGET_COMPONENT[loaded.spec.target]]
+
+
+def test_every_target_has_an_example() -> None:
+    assert set(EXAMPLE_TARGETS) <= set(EXAMPLE_STACKS)
+    assert set(EXAMPLE_TARGETS.values()) == set(TARGET_COMPONENT)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_STACKS)
@@ -50,6 +70,7 @@ def test_onprem_platform_uses_the_target_provider() -> None:
         "alpha",
         "beta",
         "gpu-operator",
+        "nvidia-dra-driver-gpu",  # the local stack's h100-dra pool (allocation: dra)
         "kueue-system",
         "monitoring",
         "metallb-system",
@@ -75,8 +96,10 @@ def test_every_target_hands_the_platform_one_provider(name: str) -> None:
     (provider,) = [r for r in p.resources if r.type == "pulumi:providers:kubernetes"]
     assert "Target::" in provider.parent
     assert p.kubernetes_objects(), "the platform layer is built on every target"
-    # The only warning an example may give: selector-picked on-prem nodes are resolved at deploy time.
-    assert all("found at deploy time" in w for w in p.warnings), p.warnings
+    # The only warnings an example may give: selector-picked on-prem nodes are resolved at deploy time, and the
+    # technology-preview note of a stack with dra pools, once.
+    assert all("found at deploy time" in w or w == TECH_PREVIEW_NOTE for w in p.warnings), p.warnings
+    assert p.warnings.count(TECH_PREVIEW_NOTE) == (1 if name == "local" else 0)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_STACKS)

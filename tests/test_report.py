@@ -7,7 +7,6 @@ the chart (many colours, the Pareto fill among them), not a blank page.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import struct
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 
 from aistack.cli import app
 from blueprints import decide, report, workload
+from tests.conftest import need
 
 runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -145,9 +145,7 @@ def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[decide.Decision, Path, Path]:
     if CHROMIUM is None:
-        if os.environ.get("CI"):  # .ci/run installs it (make chromium): a missing browser must not pass silently
-            pytest.fail("no chromium on PATH: `make chromium` installs Debian's package")
-        pytest.skip("no chromium on PATH (Debian: `make chromium`, or apt-get install chromium)")
+        need("chromium", "no chromium on PATH (Debian: `make chromium`, or apt-get install chromium)")
     tmp = tmp_path_factory.mktemp("report")
     d = _decision()
     page = tmp / "report.html"

@@ -30,7 +30,7 @@ import yaml
 from components import simulated
 from components.platform import kubeflow
 from components.versions import UPSTREAMS
-from tests.conftest import plan_values, stack_values
+from tests.conftest import need, plan_values, stack_values
 from tests.test_chart_render import TOOLS, _crd_schemas, _file_crds, helm_or_fail, render, validate
 from tests.test_chart_values import CHART, MIRROR
 
@@ -78,7 +78,7 @@ def _key_of(filename: str) -> str:
 def _kustomize(directory: str) -> list[dict[str, Any]]:
     kubectl = _kubectl()
     if kubectl is None:
-        pytest.skip("no kubectl to render the Kubeflow kustomizations")
+        need("kubectl", f"no kubectl under {TOOLS} or on PATH to render the Kubeflow kustomizations")
     out = subprocess.run([kubectl, "kustomize", directory], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, f"kubectl kustomize {directory}: {out.stderr}"
     return [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict) and d]
@@ -123,7 +123,7 @@ def rendered_upstreams() -> tuple[Rendered, ...]:
     return tuple(out)
 
 
-needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="needs ../shared/mirror (the pinned upstreams)")
+needs_mirror = pytest.mark.need("mirror", f"no {MIRROR} (the pinned upstreams) here", have=MIRROR.is_dir())
 
 
 # ------------------------------------------------------------------ the rules, object by object

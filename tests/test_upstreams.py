@@ -13,7 +13,7 @@ import yaml
 from tests.conftest import ROOT, STACKS, run_aistack
 
 MIRROR = (ROOT.parent / "shared" / "mirror").resolve()
-pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason="needs ../shared/mirror")
+pytestmark = pytest.mark.need("mirror", f"no {MIRROR} in this workspace", have=MIRROR.is_dir())
 
 
 def _stack_with_mirror(tmp_path: Path, base: str, charts: Path, manifests: Path) -> Path:

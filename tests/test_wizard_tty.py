@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-pexpect = pytest.importorskip("pexpect")
+HAVE_PEXPECT = importlib.util.find_spec("pexpect") is not None
+pytestmark = pytest.mark.need("pexpect", "pexpect not installed (make setup installs dev extras)", have=HAVE_PEXPECT)
+if HAVE_PEXPECT:
+    import pexpect
 WIZARD = importlib.import_module("aistack.cli.wizard")  # the module (aistack.cli.wizard is also the command)
 
 DOWN = "\x1b[B"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, need
 
 TOOLS = Path(os.environ.get("AISTACK_TOOLS_DIR", "~/.cache/aistack/tools")).expanduser()
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
@@ -46,9 +46,7 @@ def actionlint_bin() -> Path | None:
 def actionlint() -> Path:
     binary = actionlint_bin()
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"no actionlint under {TOOLS}: .ci/run builds it with scripts/tools.sh")
-        pytest.skip(f"actionlint not built here (scripts/tools.sh builds it into {TOOLS})")
+        need("actionlint", f"no actionlint under {TOOLS} (scripts/tools.sh builds it)")
     return binary
 
 
@@ -68,7 +66,7 @@ def test_actionlint_passes(actionlint: Path) -> None:
 
 def test_actionlint_runs_shellcheck(actionlint: Path, tmp_path: Path) -> None:
     if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck not installed (Debian package `shellcheck`): run: scripts go unchecked")
+        need("shellcheck", "shellcheck not installed (Debian package `shellcheck`): run: scripts go unchecked")
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
     bad.write_text(

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
+from .calibration import calibration_cmd
 from .catalog import app as catalog_app
 from .check import check
 from .common import EXIT_BUG, EXIT_INVALID, EXIT_OK, err, styled
@@ -18,7 +19,9 @@ from .local import app as local_app
 from .manifests import manifests
 from .plan import plan_cmd
 from .preflight import preflight
-from .recommend import calibration_cmd, estimate, recommend
+from .recommend import estimate, recommend
+from .sweep import sweep
+from .upgrade import app as upgrade_app
 from .upstreams import upstreams
 from .validate import validate
 from .verify_nodes import verify_nodes
@@ -39,12 +42,14 @@ app.command("upstreams")(upstreams)
 app.command("verify-nodes")(verify_nodes)
 app.command("check")(check)
 app.command("drift")(drift)
+app.command("sweep")(sweep)
 app.command("recommend")(recommend)
 app.command("estimate")(estimate)
 app.command("calibration")(calibration_cmd)
 app.command("wizard")(wizard)
 app.add_typer(local_app, name="local")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(upgrade_app, name="upgrade")
 
 
 @app.command("version")

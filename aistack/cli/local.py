@@ -64,6 +64,7 @@ def up(
             crds = seed.apply(layout.kubeconfig, list(seed.crd_documents()))
         nodes = seed.fake_nodes(spec)
         seed.apply(layout.kubeconfig, nodes)
+        seed.apply(layout.kubeconfig, seed.resource_slices(spec))  # dra pools' GPUs, as NVIDIA's driver publishes
     phases.append(("CRDs and nodes" if crds else "nodes", time.monotonic() - t1))
     table = Table(title="local cluster", title_justify="left")
     table.add_column("phase")
@@ -203,7 +204,7 @@ def deploy_cmd(
         outputs = {k: v.value for k, v in result.outputs.items() if not v.secret}
     console.print(f"pulumi up: {_changes(changes)} in {time.monotonic() - t0:.1f} s")
     # Kueue's namespace and queues exist now: start its controller so Jobs are admitted for real.
-    if cluster.start_kueue(tools_bin(), cluster.Layout(cluster.STATE_DIR)):
+    if cluster.start_kueue(tools_bin(), cluster.Layout(cluster.STATE_DIR), stack):
         console.print("kueue controller started: Jobs in a team's 'default' LocalQueue are admitted by quota")
     console.print_json(json.dumps(outputs, default=str))
 

@@ -75,6 +75,16 @@ def _summary_table(p: Plan) -> Table:
     return table
 
 
+def _zones_table(p: Plan) -> Table:
+    table = Table(title="zones per pool", title_justify="left")
+    table.add_column("pool", overflow="fold")
+    table.add_column("zones", overflow="fold")
+    where = {"gcp": "the cluster's zones", "aws": "the private subnets' zones"}.get(p.spec.target, "any node")
+    for pool, zones in p.pool_zones().items():
+        table.add_row(Text(pool), Text(", ".join(zones) if zones else where))
+    return table
+
+
 def plan_cmd(
     stack: StackArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as a JSON document.")] = False,
@@ -89,6 +99,14 @@ def plan_cmd(
         return
     console.print(render_tree(p))
     console.print(_summary_table(p))
+    if p.spec.target in ("gcp", "aws") and p.pool_zones():
+        console.print(_zones_table(p))
+        if p.spec.target == "aws":
+            console.print(
+                "Karpenter NodePools: the zones EC2 offers each instance type in, asked at deploy time "
+                "(offline: every zone).",
+                style="dim",
+            )
     if p.needs is not None and p.needs.quotas:
         from ..preflight.report import needs_table
 

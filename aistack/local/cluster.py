@@ -39,6 +39,8 @@ KUEUE_NAMESPACE = "kueue-system"
 # fixed path (cmd/kueue/main.go), with no flag to move it: `start_kueue` writes one there when it can.
 KUEUE_METRICS_CERTS = Path("/etc/kueue/metrics/certs")
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# A pod labelled so stays Running on a fake node until deleted, instead of completing at once (kwok_stages).
+KEEP_RUNNING_LABEL = "aistack.io/keep-running"
 SERVICE_RANGE = "10.96.0.0/16"
 # Pod IPs KWOK hands out (nodes have no podCIDR). Its default is 10.0.0.0/24, and its pool counts on
 # past the /24 rather than failing, so a few hundred pods would leave the range: give it room.
@@ -174,19 +176,31 @@ def _serving_cert(pki: Path, out: Path) -> None:
     )
 
 
-def kueue_config(layout: Layout, ports: Mapping[str, int]) -> dict[str, Any]:
-    """Kueue's manager outside the cluster: batch/job only, no leader election, its own cert dir."""
+def kueue_config(layout: Layout, ports: Mapping[str, int], rendered: Mapping[str, Any]) -> dict[str, Any]:
+    """Kueue's manager outside the cluster: the Configuration aistack renders for the stack's Kueue chart
+    (``rendered``: components/platform/scheduling.kueue_config, with its deviceClassMappings), with only what
+    a host process needs instead: loopback addresses and ports, its own cert dir, no leader election, and
+    batch/job alone (the other frameworks' controllers need their webhooks, which no pod serves here)."""
     return {
-        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
-        "kind": "Configuration",
+        **rendered,
         "namespace": KUEUE_NAMESPACE,
         "health": {"healthProbeBindAddress": f"127.0.0.1:{ports['kueue-health']}"},
-        "metrics": {"bindAddress": f"127.0.0.1:{ports['kueue-metrics']}"},
+        "metrics": {**rendered.get("metrics", {}), "bindAddress": f"127.0.0.1:{ports['kueue-metrics']}"},
         "webhook": {"port": ports["kueue-webhook"], "host": "127.0.0.1", "certDir": str(layout.root / "kueue-certs")},
         "leaderElection": {"leaderElect": False},
         "internalCertManagement": {"enable": False},
         "integrations": {"frameworks": ["batch/job"]},
     }
+
+
+def rendered_kueue_config(stack: str = "local") -> dict[str, Any]:
+    """What aistack renders as the stack's Kueue configuration (the chart's managerConfig)."""
+    from components.handle import accelerator_inventory
+    from components.platform.scheduling import kueue_config as platform_kueue_config
+    from components.spec import load_stack
+
+    spec = load_stack(stack, REPO / "stacks").spec
+    return platform_kueue_config(spec, accelerator_inventory(spec))
 
 
 def kubeconfig(layout: Layout, port: int) -> dict[str, Any]:
@@ -278,7 +292,7 @@ def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> di
         "kwok": [
             str(bin_dir / "kwok"),
             # Node and pod lifecycles (upstream "fast" stages, copied by scripts/tools.sh).
-            *(f"--config={p}" for p in sorted((bin_dir.parent / "kwok-stages").glob("*.yaml"))),
+            *(f"--config={p}" for p in kwok_stages(bin_dir, layout)),
             f"--kubeconfig={kc}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
@@ -296,6 +310,24 @@ def command_lines(layout: Layout, bin_dir: Path, ports: Mapping[str, int]) -> di
             f"--node-lease-duration-seconds={NODE_LEASE_S}",
         ],
     }
+
+
+def kwok_stages(bin_dir: Path, layout: Layout) -> list[Path]:
+    """KWOK's stage configs: the upstream "fast" ones scripts/tools.sh copied, except that its pod-complete
+    stage, which finishes every Job's pod as soon as it runs, leaves pods labelled KEEP_RUNNING_LABEL running
+    (a long training job: it holds its quota and its devices until the Job is deleted). The patched copy is
+    written under the state directory."""
+    out = []
+    for path in sorted((bin_dir.parent / "kwok-stages").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        if isinstance(doc, dict) and doc.get("metadata", {}).get("name") == "pod-complete":
+            keep = {"key": f'.metadata.labels["{KEEP_RUNNING_LABEL}"]', "operator": "DoesNotExist"}
+            doc["spec"]["selector"]["matchExpressions"].append(keep)
+            path = layout.root / "kwok-stages" / path.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        out.append(path)
+    return out
 
 
 def provisioner_argv(layout: Layout) -> list[str]:
@@ -422,8 +454,9 @@ def start_provisioner(layout: Layout) -> bool:
     return True
 
 
-def start_kueue(bin_dir: Path, layout: Layout) -> bool:
-    """Start Kueue's manager when the tool set has it (after its namespace and CRDs exist)."""
+def start_kueue(bin_dir: Path, layout: Layout, stack: str = "local") -> bool:
+    """Start Kueue's manager when the tool set has it (after its namespace and CRDs exist), configured as
+    aistack configures the stack's Kueue."""
     if not (bin_dir / "kueue").exists() or "kueue" in running(layout):
         return False
     ports = json.loads((layout.root / "ports.json").read_text())
@@ -433,7 +466,7 @@ def start_kueue(bin_dir: Path, layout: Layout) -> bool:
     except OSError:
         return False  # not writable here (not root): the cluster runs without a Kueue controller
     config = layout.root / "kueue-config.yaml"
-    config.write_text(yaml.safe_dump(kueue_config(layout, ports), sort_keys=False))
+    config.write_text(yaml.safe_dump(kueue_config(layout, ports, rendered_kueue_config(stack)), sort_keys=False))
     started = json.loads(layout.pids.read_text()) if layout.pids.exists() else {}
     # The on-demand visibility API server needs its own certificate at a fixed path; it is not needed here.
     argv = [str(bin_dir / "kueue"), f"--config={config}", "--feature-gates=VisibilityOnDemand=false"]

@@ -4,6 +4,10 @@ machines, and the upstream CRDs the platform's custom resources need.
 Fake nodes look like freshly registered machines: hostname, OS and arch labels and capacity
 (GPUs included, as a device plugin would advertise them), but none of aistack's pool labels or
 taints. Applying those is the on-prem target's job, which the end-to-end test checks.
+
+A pool with ``allocation: dra`` advertises no extended resource: its nodes' GPUs are published as
+ResourceSlices in the format of NVIDIA's DRA driver (what its kubelet plugin would publish, which no
+pod runs here to do), so kube-scheduler's DRA plugin allocates them for real.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 
 import yaml
 
-from components.handle import accelerator_inventory
+from components.handle import DRA_DRIVER, accelerator_inventory
+from components.platform.dra import PRODUCT_NAMES
 from components.spec import StackSpec
+from foundation import catalog
 
 from .cluster import FAKE_NODE_ANNOTATION
 
@@ -66,8 +72,67 @@ def fake_nodes(spec: StackSpec) -> list[dict[str, Any]]:
     nodes = [node(f"system-node-{i}", SYSTEM_NODE) for i in range(SYSTEM_NODE_COUNT)]
     for pool_spec, pool in zip(spec.accelerator_pools, accelerator_inventory(spec), strict=True):
         for name in pool_spec.nodes:
-            nodes.append(node(name, {**GPU_NODE, pool.resource_name: str(pool.units_per_node)}))
+            gpus = {} if pool.allocation == "dra" else {pool.resource_name: str(pool.units_per_node)}
+            nodes.append(node(name, {**GPU_NODE, **gpus}))
     return nodes
+
+
+# What NVML reports on the simulated machines, beyond the catalog: (architecture, CUDA compute capability,
+# memory as the driver publishes it: NVML's total, in MiB). H100 SXM5 80GB: 81559 MiB.
+FAKE_GPU: dict[str, tuple[str, str, str]] = {
+    "nvidia-h100-80gb": ("Hopper", "9.0.0", "81559Mi"),
+    "nvidia-h200-141gb": ("Hopper", "9.0.0", "143771Mi"),
+    "nvidia-a100-80gb": ("Ampere", "8.0.0", "81920Mi"),
+    "nvidia-b200": ("Blackwell", "10.0.0", "183359Mi"),
+}
+FAKE_DRIVER = ("580.95.5", "13.0.0")  # driverVersion, cudaDriverVersion (semver, as the plugin publishes them)
+
+
+def gpu_device(accelerator: str, index: int, node_name: str) -> dict[str, Any]:
+    """One GPU as NVIDIA's kubelet plugin publishes it (cmd/gpu-kubelet-plugin/partitions.go PartDevAttributes
+    and deviceinfo.go GetDevice, v25.12.0): named gpu-<minor>, attributes in the driver's domain."""
+    arch, cc, memory = FAKE_GPU.get(accelerator, ("Hopper", "9.0.0", "81559Mi"))
+    acc = catalog.accelerators().get(accelerator)
+    product = PRODUCT_NAMES.get(accelerator, (acc.name if acc else accelerator,))[0]
+    serial = sum(node_name.encode()) * 100 + index
+    return {
+        "name": f"gpu-{index}",
+        "attributes": {
+            "type": {"string": "gpu"},
+            "uuid": {"string": f"GPU-{serial:08x}-0000-4000-8000-{index:012x}"},
+            "productName": {"string": product},
+            "brand": {"string": "Nvidia"},
+            "architecture": {"string": arch},
+            "cudaComputeCapability": {"version": cc},
+            "driverVersion": {"version": FAKE_DRIVER[0]},
+            "cudaDriverVersion": {"version": FAKE_DRIVER[1]},
+            "resource.kubernetes.io/pciBusID": {"string": f"0000:{0x18 + 0x10 * index:02x}:00.0"},
+        },
+        "capacity": {"memory": {"value": memory}},
+    }
+
+
+def resource_slices(spec: StackSpec) -> list[dict[str, Any]]:
+    """One ResourceSlice per node of a dra pool, its pool named after the node (as the driver's are)."""
+    slices = []
+    for pool_spec, pool in zip(spec.accelerator_pools, accelerator_inventory(spec), strict=True):
+        if pool.allocation != "dra":
+            continue
+        for name in pool_spec.nodes:
+            slices.append(
+                {
+                    "apiVersion": "resource.k8s.io/v1",
+                    "kind": "ResourceSlice",
+                    "metadata": {"name": f"{name}-{DRA_DRIVER}", "annotations": {FAKE_NODE_ANNOTATION: "fake"}},
+                    "spec": {
+                        "driver": DRA_DRIVER,
+                        "nodeName": name,
+                        "pool": {"name": name, "generation": 1, "resourceSliceCount": 1},
+                        "devices": [gpu_device(pool.accelerator, i, name) for i in range(pool.per_node)],
+                    },
+                }
+            )
+    return slices
 
 
 def crd_documents(root: Path = CRDS) -> Iterator[dict[str, Any]]:

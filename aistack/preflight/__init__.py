@@ -16,6 +16,8 @@ from .report import Check, Report, render_table
 
 # Where the Compute Engine API is reached; tests point it at a server on loopback.
 GCP_ENDPOINT_ENV = "AISTACK_GCP_COMPUTE_ENDPOINT"
+# Where the Resource Manager API is reached (Shared VPC grants); tests point it at the same loopback server.
+GCP_RESOURCE_MANAGER_ENV = "AISTACK_GCP_RESOURCE_MANAGER_ENDPOINT"
 
 
 def gcp_project(spec: Any, config: Mapping[str, Any]) -> str | None:
@@ -79,11 +81,18 @@ def run(spec: Any, config: Mapping[str, Any] | None = None) -> Report:
 
     gcp = credentials.gcp_credentials()
     assert gcp is not None
-    return check_gcp(spec, project, credentials=gcp.value, endpoint=os.environ.get(GCP_ENDPOINT_ENV) or None)
+    return check_gcp(
+        spec,
+        project,
+        credentials=gcp.value,
+        endpoint=os.environ.get(GCP_ENDPOINT_ENV) or None,
+        rm_endpoint=os.environ.get(GCP_RESOURCE_MANAGER_ENV) or None,
+    )
 
 
 __all__ = [
     "GCP_ENDPOINT_ENV",
+    "GCP_RESOURCE_MANAGER_ENV",
     "Check",
     "QuotaNeed",
     "Report",

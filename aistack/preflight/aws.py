@@ -3,9 +3,9 @@
 Read-only calls, all in the stack's region: ec2 DescribeInstanceTypes (vCPUs per type),
 DescribeInstances (vCPUs in use per quota family: Service Quotas gives limits, not usage),
 DescribeAddresses, DescribeInstanceTypeOfferings (LocationType availability-zone) and
-DescribeCapacityReservations; service-quotas GetServiceQuota (the applied value, else
-GetAWSDefaultServiceQuota). ``endpoint_url`` points every client elsewhere (tests: moto on
-loopback); boto3 also honours AWS_ENDPOINT_URL on its own.
+DescribeCapacityReservations (and, for an existing VPC, what networks.py reads); service-quotas
+GetServiceQuota (the applied value, else GetAWSDefaultServiceQuota). ``endpoint_url`` points every
+client elsewhere (tests: moto on loopback); boto3 also honours AWS_ENDPOINT_URL on its own.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from components.spec import StackSpec
 from foundation.words import counted
 
 from .needs import AWS_ELASTIC_IPS, AWS_ON_DEMAND, AWS_SPOT, StackNeeds, ec2_quota_class, ec2_vcpus, stack_needs
+from .networks import aws_network_checks
 from .report import Check, QuotaState, Report, Status, evaluate_quotas
 
 SERVICE = "ec2"
@@ -254,6 +255,7 @@ def check_aws(spec: StackSpec, session: Any = None, endpoint_url: str | None = N
         )
         report.checks += _offerings(ec2, spec, needs)
         report.checks += _reservations(ec2, spec, needs)
+        report.checks += aws_network_checks(ec2, spec, needs)
         report.notes += list(needs.notes)
     except NoCredentialsError:
         report.problem = "no AWS credentials found"

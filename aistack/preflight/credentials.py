@@ -25,7 +25,12 @@ GCP_HOW = (
     "application-default login`, or export GOOGLE_APPLICATION_CREDENTIALS=<service-account key file>, "
     "then run this again."
 )
-SCOPES = ["https://www.googleapis.com/auth/compute.readonly"]
+# compute: quotas, reservations, networks; cloud-platform.read-only: Resource Manager's projects.get and
+# getIamPolicy (the Shared VPC grants of an existing network).
+SCOPES = [
+    "https://www.googleapis.com/auth/compute.readonly",
+    "https://www.googleapis.com/auth/cloud-platform.read-only",
+]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Read-only calls: regions.get (quotas[] with metric, limit, usage, and the region
 https://cloud.google.com/compute/docs/reference/rest/v1/regions/get), reservations.get for a named
 reservation (looked for in the stack's zones, else every zone of the region) and
 reservations.aggregatedList for affinity any. ``endpoint`` replaces https://compute.googleapis.com
-(tests: a server on loopback; the REST transport accepts an http:// endpoint).
+(tests: a server on loopback; the REST transport accepts an http:// endpoint). An existing network
+(``aistack:network``) is checked by networks.py, whose Resource Manager calls go to ``rm_endpoint``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from components.spec import StackSpec
 from foundation.words import counted
 
 from .needs import ReservationNeed, StackNeeds, stack_needs
+from .networks import gcp_network_checks
 from .report import Check, QuotaState, Report, evaluate_quotas
 
 
@@ -129,7 +131,12 @@ def _reservation_check(client: Any, project: str, region: str, zones: list[str],
 
 
 def check_gcp(
-    spec: StackSpec, project: str, credentials: Any = None, endpoint: str | None = None, needs: StackNeeds | None = None
+    spec: StackSpec,
+    project: str,
+    credentials: Any = None,
+    endpoint: str | None = None,
+    needs: StackNeeds | None = None,
+    rm_endpoint: str | None = None,
 ) -> Report:
     """Every need of the stack against the project's quotas and reservations in the stack's region."""
     from google.api_core import exceptions as gexc
@@ -146,10 +153,12 @@ def check_gcp(
             needs.quotas, states, lambda metric, desired: request_fix(project, spec.region, metric, desired)
         )
         report.checks += [_reservation_check(reservations, project, spec.region, zones, r) for r in needs.reservations]
+        report.checks += gcp_network_checks(spec, project, credentials, endpoint, rm_endpoint)
     except gexc.Forbidden as exc:
         report.problem = (
             f"Compute Engine API refused: {exc.message}. To fix: enable compute.googleapis.com in {project} and use "
-            "credentials with compute.regions.get and compute.reservations.get/list (roles/compute.viewer)."
+            "credentials with compute.regions.get, compute.reservations.get/list, and for an existing network "
+            "compute.networks.get and compute.subnetworks.get (roles/compute.viewer; in a Shared VPC, on the host)."
         )
     except gexc.NotFound as exc:
         report.problem = f"{exc.message}. To fix: check the project ({project}) and region ({spec.region})."

@@ -347,11 +347,15 @@ def stack_needs(spec: StackSpec, vcpus: dict[str, int] | None = None) -> StackNe
         )
         azs = len(spec.zones) or EKS_DEFAULT_AZ_COUNT
         eip_code, eip_name = AWS_ELASTIC_IPS
-        items.append(
-            QuotaNeed("network", eip_code, eip_name, azs, "addresses", azs, 1, f"one NAT gateway per AZ ({azs})", "-")
-        )
+        if spec.network.vpc_id is None:  # an existing VPC: aistack creates no NAT gateway
+            items.append(
+                QuotaNeed(
+                    "network", eip_code, eip_name, azs, "addresses", azs, 1, f"one NAT gateway per AZ ({azs})", "-"
+                )
+            )
     else:
         gke_system = catalog.gke().system
+        creates_nat = spec.network.network is None  # an existing network: aistack creates no Cloud NAT
         cpus = catalog.gke().vcpus(gke_system.machine_type)
         assert cpus is not None
         family = gce_cpu_metrics(gke_system.machine_type)
@@ -370,7 +374,7 @@ def stack_needs(spec: StackSpec, vcpus: dict[str, int] | None = None) -> StackNe
                 family[1:],
             )
         )
-        items.append(
+        items += [
             QuotaNeed(
                 "network",
                 GCP_IN_USE_ADDRESSES,
@@ -382,7 +386,7 @@ def stack_needs(spec: StackSpec, vcpus: dict[str, int] | None = None) -> StackNe
                 "Cloud NAT allocates at least one external address (nodes are private)",
                 "-",
             )
-        )
+        ][: int(creates_nat)]
     for pool in spec.accelerator_pools:
         try:
             found, more = _aws_pool(spec, pool, live) if spec.target == "aws" else _gcp_pool(spec, pool)

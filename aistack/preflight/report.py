@@ -35,7 +35,7 @@ class QuotaState:
 @dataclass(frozen=True)
 class Check:
     pools: tuple[str, ...]
-    kind: Literal["quota", "reservation", "offering"]
+    kind: Literal["quota", "reservation", "offering", "network"]
     item: str  # the quota code / metric, reservation id or instance type
     name: str  # what the console calls it
     need: str

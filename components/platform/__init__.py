@@ -25,7 +25,7 @@ from ..spec import StackSpec
 from ..spec.loader import NAMESPACE as CONFIG_NAMESPACE
 from ..spec.loader import SECRET_PLACEHOLDER
 from ..spec.model import ALERT_CREDENTIALS
-from . import gpu, kubeflow, monitoring, scheduling, storage, tenancy
+from . import dra, gpu, kubeflow, monitoring, scheduling, storage, tenancy
 
 
 class _Part(pulumi.ComponentResource):
@@ -101,11 +101,18 @@ class Storage(_Part):
 
 
 class AcceleratorEnablement(_Part):
-    """The NVIDIA GPU Operator where the target does not already provide the whole GPU stack."""
+    """The NVIDIA GPU Operator where the target does not already provide the whole GPU stack, and NVIDIA's DRA
+    driver with its DeviceClasses and claim templates where pools use allocation: dra."""
 
     def __init__(
-        self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        spec: StackSpec,
+        handle: TargetHandle,
+        opts: pulumi.ResourceOptions | None = None,
+        namespaces: dict[str, pulumi.Resource] | None = None,
     ) -> None:
+        """``namespaces``: the teams' namespaces, where the dra pools' ResourceClaimTemplates go."""
         super().__init__("AcceleratorEnablement", name, handle, opts)
         self.operator: k8s.helm.v4.Chart | None = None
         needed = gpu.operator_needed(handle.inventory, handle.nvidia)
@@ -121,9 +128,32 @@ class AcceleratorEnablement(_Part):
                 self.components([ns, config]),
             )
             after = [self.operator] if self.operator else []
-            for obj in gpu.driver_objects(handle.inventory, handle.nvidia):
+            for obj in gpu.driver_objects(handle.inventory, handle.nvidia, gpu.driver_version(spec)):
                 self.add(obj, after)
-        self.register_outputs({"gpu_operator": needed})
+        self.dra_driver = self._dra(name, spec, handle, namespaces or {}) if dra.dra_pools(handle.inventory) else None
+        self.register_outputs({"gpu_operator": needed, "dra_pools": [p.pool for p in dra.dra_pools(handle.inventory)]})
+
+    def _dra(
+        self, name: str, spec: StackSpec, handle: TargetHandle, namespaces: dict[str, pulumi.Resource]
+    ) -> k8s.helm.v4.Chart | None:
+        """NVIDIA's DRA driver, the dra pools' DeviceClasses and each team's ResourceClaimTemplates (dra.py)."""
+        ns = self.add(system_namespace(dra.NAMESPACE, "privileged", spec))  # its kubelet plugin runs privileged
+        chart = install_chart(
+            f"{name}-dra-driver",
+            dra.CHART_KEY,
+            dra.NAMESPACE,
+            dra.driver_values(handle.inventory, handle.nvidia),
+            spec,
+            # After the operator, whose chart owns the ComputeDomain CRDs where it is installed.
+            self.components([ns, *([self.operator] if self.operator else [])]),
+            skip_crds=not dra.driver_owns_crds(self.operator is not None),
+        )
+        for obj in dra.cluster_objects(handle.inventory):
+            self.add(obj)
+        for team in spec.teams:
+            for obj in dra.claim_templates(team, handle.inventory):
+                self.add(obj, [namespaces[team.name]] if team.name in namespaces else [])
+        return chart
 
 
 class Scheduling(_Part):
@@ -146,7 +176,7 @@ class Scheduling(_Part):
             f"{name}-kueue",
             "kueue",
             scheduling.NAMESPACE,
-            scheduling.kueue_values(spec),
+            scheduling.kueue_values(spec, handle.inventory),
             spec,
             self.components([ns, *monitoring]),
             # The chart's names grow with the release's: from the resource name, its metrics Service would
@@ -278,7 +308,7 @@ class Platform(pulumi.ComponentResource):
         self.tenancy = Tenancy(f"{name}-tenancy", spec, handle, mine)
         namespaces = self.tenancy.namespaces
         self.storage = Storage(f"{name}-storage", spec, handle, namespaces, mine)
-        self.accelerators = AcceleratorEnablement(f"{name}-accelerators", spec, handle, mine)
+        self.accelerators = AcceleratorEnablement(f"{name}-accelerators", spec, handle, mine, namespaces)
         # Monitoring first: its chart brings the CRDs of the ServiceMonitors other charts (Kueue) render.
         self.monitoring = Monitoring(f"{name}-monitoring", spec, handle, mine) if spec.monitoring.enabled else None
         prometheus_crds = [self.monitoring.stack] if self.monitoring and self.monitoring.stack else []

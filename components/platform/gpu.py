@@ -15,7 +15,7 @@ import yaml
 
 from ..handle import DEFAULT_DEVICE_PLUGIN_CONFIG, POOL_LABEL, NvidiaStack, PodEndpoint, PoolInventory
 from ..spec import StackSpec
-from ..versions import NVIDIA_DRIVER_VERSION
+from ..versions import pinned, release
 
 NAMESPACE = "gpu-operator"
 DEVICE_PLUGIN_CONFIGMAP = "aistack-device-plugin"
@@ -71,6 +71,30 @@ def operator_tolerations(inventory: tuple[PoolInventory, ...]) -> list[dict[str,
     return [seen[k] for k in sorted(seen)]
 
 
+# The driver's rolling upgrade (the operator's upgrade controller): one node at a time, at most a quarter of
+# the GPU nodes unavailable; Kueue-admitted pods (label kueue.x-k8s.io/queue-name) run to completion first, with
+# no timeout, since evicting a training job loses its progress; then the node is drained (10 min bound). Without
+# it a driver change (v26.3.3 → v26.7.0 moves 580.126.20 → 595.91.07) swaps the driver under running jobs.
+# Fields: the NVIDIADriver CRD's spec.upgradePolicy (gpu-operator v26.7.0 config/crd/bases).
+DRIVER_UPGRADE_POLICY: dict[str, Any] = {
+    "autoUpgrade": True,
+    "maxParallelUpgrades": 1,
+    "maxUnavailable": "25%",
+    "waitForCompletion": {"podSelector": "kueue.x-k8s.io/queue-name", "timeoutSeconds": 0},
+    "drain": {"enable": True, "force": False, "deleteEmptyDir": False, "timeoutSeconds": 600},
+}
+# Pods using a GPU that no job selector covers are deleted after this long (the CRD's own default).
+_POD_DELETION = {"force": False, "deleteEmptyDir": False, "timeoutSeconds": 300}
+
+
+def driver_version(spec: StackSpec) -> str:
+    """The NVIDIA driver the stack's GPU Operator release installs by default."""
+    version = pinned("gpu-operator", spec.upstream.versions).version
+    record = release("gpu-operator", version)
+    assert record is not None and record.driver is not None  # every known gpu-operator release names its driver
+    return record.driver
+
+
 def operator_values(spec: StackSpec, inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> dict[str, Any]:
     """Helm values for the gpu-operator chart: only the parts the target does not provide."""
     pools = [spec.pool(p.pool) for p in nvidia_pools(inventory)]
@@ -82,6 +106,7 @@ def operator_values(spec: StackSpec, inventory: tuple[PoolInventory, ...], nvidi
             "enabled": operator_driver,
             # One NVIDIADriver object per pool (below) instead of the chart's single default.
             "nvidiaDriverCRD": {"enabled": operator_driver, "deployDefaultCR": False},
+            "upgradePolicy": {**DRIVER_UPGRADE_POLICY, "gpuPodDeletion": _POD_DELETION},
         },
         "toolkit": {"enabled": not nvidia.toolkit},
         "devicePlugin": {
@@ -105,7 +130,7 @@ def device_plugin_configmap(spec: StackSpec, inventory: tuple[PoolInventory, ...
     }
 
 
-def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> list[dict[str, Any]]:
+def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack, driver: str) -> list[dict[str, Any]]:
     """One NVIDIADriver per NVIDIA pool when the operator manages drivers, so pools upgrade independently."""
     if nvidia.driver:
         return []
@@ -119,8 +144,9 @@ def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) ->
                 "driverType": "gpu",
                 "repository": "nvcr.io/nvidia",
                 "image": "driver",
-                "version": NVIDIA_DRIVER_VERSION,
+                "version": driver,
                 "kernelModuleType": "auto",
+                "upgradePolicy": {**DRIVER_UPGRADE_POLICY, "podDeletion": _POD_DELETION},
                 "nodeSelector": {POOL_LABEL: p.pool},
                 "tolerations": [{"key": t.key, "operator": "Exists", "effect": t.effect} for t in p.taints],
             },

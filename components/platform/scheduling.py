@@ -18,7 +18,8 @@ import yaml
 
 from ..handle import POOL_LABEL, PoolInventory
 from ..spec import StackSpec, TeamSpec
-from ..versions import UPSTREAMS
+from ..versions import pinned
+from . import dra
 from .tenancy import TEAM_LABEL
 
 GROUP = "kueue.x-k8s.io"
@@ -271,10 +272,11 @@ def kueue_frameworks(spec: StackSpec) -> list[str]:
     return frameworks
 
 
-def kueue_values(spec: StackSpec) -> dict[str, Any]:
-    """Helm values for the kueue chart: pinned image, metrics, and the frameworks above."""
-    version = UPSTREAMS["kueue"].version
-    config = {
+def kueue_config(spec: StackSpec, inventory: tuple[PoolInventory, ...] = ()) -> dict[str, Any]:
+    """Kueue's manager Configuration: metrics, the frameworks above and, with dra pools, the
+    ``deviceClassMappings`` that count each pool's claimed GPUs as its quota resource (dra.py). The local
+    cluster's host-process Kueue runs this same configuration (aistack/local/cluster.kueue_config)."""
+    config: dict[str, Any] = {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
         "health": {"healthProbeBindAddress": ":8081"},
@@ -284,6 +286,16 @@ def kueue_values(spec: StackSpec) -> dict[str, Any]:
         "clientConnection": {"qps": 50, "burst": 100},
         "integrations": {"frameworks": kueue_frameworks(spec)},
     }
+    mappings = dra.device_class_mappings(inventory)
+    if mappings:
+        config["resources"] = {"deviceClassMappings": mappings}
+    return config
+
+
+def kueue_values(spec: StackSpec, inventory: tuple[PoolInventory, ...] = ()) -> dict[str, Any]:
+    """Helm values for the kueue chart: pinned image, metrics, and the configuration above."""
+    version = pinned("kueue", spec.upstream.versions).version
+    config = kueue_config(spec, inventory)
     return {
         "enablePrometheus": spec.monitoring.enabled,
         "controllerManager": {

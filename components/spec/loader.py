@@ -39,6 +39,7 @@ from .model import (
     TeamSpec,
     UpstreamSpec,
 )
+from .network import NetworkSpec
 
 NAMESPACE = "aistack"
 SECRET_PLACEHOLDER = "[secret]"
@@ -70,6 +71,7 @@ _MODEL_OF_FIELD: dict[str, type[BaseModel]] = {
     "onprem": OnPremSpec,
     "object_store": ObjectStoreSpec,
     "metallb": MetalLBSpec,
+    "network": NetworkSpec,
 }
 
 # Human wording for the regex patterns in model.py, and what to write instead.

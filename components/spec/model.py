@@ -188,6 +188,13 @@ class AcceleratorPool(_Model):
         "flex-start. Default: on-demand (spot when the older spot: true is set). replaces: the node pool.",
     )
     sharing: Sharing = Field(default_factory=Sharing, description="GPU sharing. Default: none.")
+    allocation: Literal["device-plugin", "dra"] = Field(
+        default="device-plugin",
+        description="NVIDIA pools: how pods get GPUs. device-plugin = a count of nvidia.com/gpu; dra = Dynamic "
+        "Resource Allocation (ResourceClaims against the pool's DeviceClass, by model or memory; NVIDIA's DRA "
+        "driver, a technology preview upstream). See README 'GPUs with DRA'. Default: device-plugin. "
+        "replaces: the node pool on gcp (driver install and labels change).",
+    )
     efa: StrictBool = Field(
         default=False,
         description="aws only: attach every EFA interface of the instance (multi-node training). Default: false. "
@@ -390,7 +397,32 @@ def _directory(value: str) -> str:
     raise ValueError(f"'{value}' is not an absolute directory path; write it like /srv/aistack-mirror/manifests")
 
 
+def _versions(value: dict[str, str]) -> dict[str, str]:
+    """Each key an upstream aistack pins, each version one aistack knows for it (components/versions.py)."""
+    from ..versions import UPSTREAMS, known_versions
+
+    for key, version in value.items():
+        if key not in UPSTREAMS:
+            raise ValueError(
+                f"'{key}' is not an upstream aistack installs (keys: {', '.join(UPSTREAMS)}); "
+                f"write it like {{kueue: {known_versions('kueue')[0]}}}"
+            )
+        if version not in known_versions(key):
+            known = known_versions(key)
+            raise ValueError(
+                f"{key} {version} is not a version aistack knows (known: {', '.join(known)}; the default is "
+                f"{UPSTREAMS[key].version}); write it like {{{key}: {known[0]}}}, or remove it for the default"
+            )
+    return value
+
+
 class UpstreamSpec(_Model):
+    versions: Annotated[dict[str, str], AfterValidator(_versions)] = Field(
+        default_factory=dict,
+        description="Pin an upstream to another version aistack knows, by the key `aistack upstreams` shows, e.g. "
+        "{kueue: 0.18.6, gpu-operator: v26.3.3}. Default: every upstream at aistack's pinned version. Changing it "
+        "upgrades (or downgrades) that component in place: run `aistack upgrade plan STACK` first.",
+    )
     install: StrictBool = Field(
         default=True,
         description="Install the third-party components (GPU Operator, Kueue, kube-prometheus-stack, Kubeflow) "
@@ -469,6 +501,9 @@ class OnPremSpec(_Model):
     metallb: MetalLBSpec = Field(default_factory=MetalLBSpec)
 
 
+from .network import NetworkSpec  # noqa: E402 (its own module: the network section and its defaults)
+
+
 class SecuritySpec(_Model):
     customer_managed_keys: StrictBool = Field(
         default=True, description="Encrypt secrets, disks and buckets with keys the stack owns. Default: true."
@@ -504,6 +539,12 @@ class StackSpec(_Model):
     )
     compliance: ComplianceProfile = Field(default="standard", description="standard, hipaa or gdpr. Default: standard.")
     security: SecuritySpec = Field(default_factory=SecuritySpec)
+    network: NetworkSpec = Field(
+        default_factory=NetworkSpec,
+        description="The network the stack lands in: one aistack creates (with its address plan) or an existing "
+        "one (AWS vpc_id and subnets; GCP network, subnetwork and secondary ranges, optionally a Shared VPC). "
+        "Default: aistack creates one with the default ranges.",
+    )
     data_protection: StrictBool = Field(
         default=True,
         description="Protect buckets, filesystems, keys and volumes from deletion (Pulumi protect + retain). "
@@ -542,5 +583,6 @@ MODELS_BY_NAME: dict[str, type[BaseModel]] = {
         ObjectStoreSpec,
         MetalLBSpec,
         SecuritySpec,
+        NetworkSpec,
     )
 }

@@ -888,3 +888,10 @@ def storage_class_name(spec: StackSpec) -> Iterator[SpecIssue]:
             f"'{name}' is not a StorageClass name: it {problem}.",
             "use the class's name as `kubectl get storageclass` shows it.",
         )
+
+
+# The allocation: dra rules live in their own module; importing it registers them here.
+from . import dra as _dra  # noqa: E402, F401
+
+# The network section and where pools may run (#26): its rules live in their own module, registered here.
+from . import network_rules as _network_rules  # noqa: E402, F401

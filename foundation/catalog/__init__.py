@@ -135,6 +135,15 @@ class GkeCatalog(_Frozen):
     system: GkeSystemPool
     machine_vcpus: dict[str, int] = Field(description="Accelerator-optimized machine type -> vCPUs.")
     tpus: dict[str, TpuGeneration] = Field(description="Accelerator id -> TPU generation shapes.")
+    gpu_zones: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="GPU accelerator id -> zones that sell it (sources: gpu_zones*)."
+    )
+
+    def zones_in(self, accelerator: str, region: str) -> tuple[str, ...] | None:
+        """Zones of ``region`` that sell ``accelerator``; None when the catalog knows none there (unknown)."""
+        listed = self.tpus[accelerator].zones if accelerator in self.tpus else self.gpu_zones.get(accelerator, ())
+        found = tuple(z for z in listed if z.rsplit("-", 1)[0] == region)
+        return found or None
 
     def vcpus(self, machine_type: str) -> int | None:
         """vCPUs of a machine type: the table, else the count its general-purpose name carries."""
@@ -167,6 +176,9 @@ class Performance(_Frozen):
     tdp_w: float | None = Field(description="Board power in W.")
     frameworks: tuple[Literal["pytorch", "jax", "tensorflow", "pytorch-xla", "neuron"], ...]
     sources: tuple[str, ...] = Field(min_length=1)
+    unsourced: str = Field(
+        default="", description="Why the sources give no figure where a peak is null; said where the chip is skipped."
+    )
 
     @property
     def dense_16bit_tflops(self) -> float | None:

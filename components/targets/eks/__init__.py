@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from ... import naming
 from ...handle import (
     EgressPeer,
     NvidiaStack,
@@ -34,6 +35,8 @@ DEFAULT_AZ_COUNT = 3
 
 
 def availability_zones(spec: StackSpec) -> list[str]:
+    if spec.network.vpc_id is not None:
+        return []  # an existing VPC: its subnets' zones
     if spec.zones:
         return list(spec.zones)
     names = aws.get_availability_zones(state="available", region=spec.region).names
@@ -109,7 +112,7 @@ class EksTarget(Target):
         inventory = accelerator_inventory(spec)
         azs = availability_zones(spec)
         self.network = build_network(name, spec, azs, self)
-        subnet_ids: list[pulumi.Input[str]] = [s.id for s in self.network.private_subnets]
+        subnet_ids: list[pulumi.Input[str]] = list(self.network.private_subnet_ids)
         self.key = None
         if spec.security.customer_managed_keys:
             self.key = aws.kms.Key(
@@ -117,21 +120,21 @@ class EksTarget(Target):
                 description=f"{spec.name}: EKS secrets, S3, EBS and shared filesystem",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
-                tags={"managed-by": "aistack", "stack": spec.name},
+                tags={"managed-by": "aistack", "stack": spec.name, **naming.current_identity().tags()},
                 opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
             )
         self.eks = build_cluster(name, spec, self.network, self.key, self)
         self.cluster = self.eks.cluster
-        self.node_role, self.node_groups = build_node_groups(name, spec, self.cluster, subnet_ids, inventory, self)
+        self.node_role, self.node_groups = build_node_groups(name, spec, self.cluster, self.network, inventory, self)
         self.karpenter = build_karpenter_cloud(name, spec, self.cluster, self.key, self)
         self.storage = build_storage(name, spec, self.key, subnet_ids, self)
         if isinstance(self.storage.filesystem, aws.efs.FileSystem):
             cluster_sg = self.cluster.vpc_config.cluster_security_group_id
-            for i, subnet in enumerate(self.network.private_subnets):
+            for i, subnet_id in enumerate(self.network.private_subnet_ids):
                 aws.efs.MountTarget(
                     f"{name}-efs-{i}",
                     file_system_id=self.storage.filesystem.id,
-                    subnet_id=subnet.id,
+                    subnet_id=subnet_id,
                     security_groups=[cluster_sg],
                     opts=pulumi.ResourceOptions(parent=self),
                 )
@@ -146,7 +149,7 @@ class EksTarget(Target):
             ),
         )
         self.karpenter_chart, self.karpenter_pools = install_karpenter(
-            name, spec, self.provider, self.karpenter, self.cluster, inventory, self.key, self
+            name, spec, self.provider, self.karpenter, self.cluster, inventory, self.key, self, self.network
         )
         self.handle = eks_handle(spec, self.provider, inventory, self.key, self.storage)
         self.register_outputs(

@@ -4,6 +4,7 @@ access entries, and the managed add-ons the platform relies on."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,13 @@ def shared_fs_kind(spec: StackSpec) -> str | None:
 
 
 def cluster_args(
-    spec: StackSpec, subnet_ids: list[pulumi.Input[str]], key_arn: pulumi.Input[str] | None
+    spec: StackSpec,
+    subnet_ids: list[pulumi.Input[str]],
+    key_arn: pulumi.Input[str] | None,
+    identity: naming.StackIdentity | None = None,
 ) -> dict[str, Any]:
+    """Pure. ``identity``: the stack's (its tags, and the name prefix of a stack without aistack:name)."""
+    prefix = spec.name if identity is None else naming.physical_prefix(spec, identity)
     public = not spec.cluster.private_endpoint
     vpc_config: dict[str, Any] = {
         "subnet_ids": subnet_ids,
@@ -54,14 +60,14 @@ def cluster_args(
     if public:
         vpc_config["public_access_cidrs"] = [n.cidr for n in spec.cluster.authorized_networks] or ["0.0.0.0/0"]
     args: dict[str, Any] = {
-        "name": naming.eks_cluster_name(spec.name),
+        "name": naming.eks_cluster_name(prefix),
         "version": kubernetes_version(spec),
         "vpc_config": vpc_config,
         "access_config": {"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
         "enabled_cluster_log_types": LOG_TYPES if spec.security.audit_logging else ["audit"],
         "deletion_protection": spec.data_protection,
         "upgrade_policy": {"support_type": "EXTENDED" if spec.cluster.release_channel == "extended" else "STANDARD"},
-        "tags": {"managed-by": "aistack", "stack": spec.name},
+        "tags": {"managed-by": "aistack", "stack": spec.name, **(identity.tags() if identity is not None else {})},
     }
     if key_arn is not None:
         args["encryption_config"] = {"provider": {"key_arn": key_arn}, "resources": ["secrets"]}
@@ -72,16 +78,19 @@ def build_cluster(
     name: str, spec: StackSpec, network: EksNetwork, key: aws.kms.Key | None, parent: pulumi.Resource
 ) -> EksCluster:
     opts = pulumi.ResourceOptions(parent=parent)
+    identity = naming.current_identity()
+    tags = {"managed-by": "aistack", "stack": spec.name, **identity.tags()}
     role = aws.iam.Role(
         naming.eks_cluster_role_resource(name),  # auto-named from this: see naming.py
         assume_role_policy=trust("eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
         managed_policy_arns=[MANAGED + "AmazonEKSClusterPolicy"],
+        tags=tags,
         opts=opts,
     )
     cluster = aws.eks.Cluster(
         f"{name}-eks",
         role_arn=role.arn,
-        **cluster_args(spec, [s.id for s in network.private_subnets], key.arn if key is not None else None),
+        **cluster_args(spec, list(network.private_subnet_ids), key.arn if key is not None else None, identity),
         opts=opts,
     )
     names = list(CORE_ADDONS)
@@ -95,12 +104,23 @@ def build_cluster(
             addon_name=n,
             resolve_conflicts_on_update="OVERWRITE",
             # The VPC CNI enforces NetworkPolicy: the platform's default-deny policies need it.
-            configuration_values='{"enableNetworkPolicy":"true"}' if n == "vpc-cni" else None,
+            configuration_values=addon_configuration(n, identity),
+            tags=tags,
             opts=opts,
         )
         for n in names
     }
     return EksCluster(cluster, role, addons)
+
+
+def addon_configuration(addon: str, identity: naming.StackIdentity) -> str | None:
+    """The VPC CNI enforces NetworkPolicy (the platform's default-deny policies need it); the EBS CSI driver
+    tags every volume it creates with the stack identity (its add-on schema's controller.extraVolumeTags)."""
+    if addon == "vpc-cni":
+        return '{"enableNetworkPolicy":"true"}'
+    if addon == "aws-ebs-csi-driver":
+        return json.dumps({"controller": {"extraVolumeTags": {"managed-by": "aistack", **identity.tags()}}})
+    return None
 
 
 def kubeconfig(cluster: aws.eks.Cluster, region: str) -> pulumi.Output[str]:

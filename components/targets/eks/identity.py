@@ -17,6 +17,7 @@ def build_identities(
 ) -> dict[str, aws.iam.Role]:
     opts = pulumi.ResourceOptions(parent=parent)
     roles = {}
+    tags = {"managed-by": "aistack", "stack": spec.name, **naming.current_identity().tags()}
     for wi in workload_identities(spec):
         arns: dict[str, pulumi.Input[str]] = {p: buckets[p].arn for p in wi.buckets}
         writable = {p for p, access in wi.buckets.items() if access == "write"}
@@ -24,6 +25,7 @@ def build_identities(
             naming.eks_workload_role_resource(name, wi.component),  # auto-named from this
             assume_role_policy=trust("pods.eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
             inline_policies=[{"name": "buckets", "policy": bucket_access_policy(arns, writable)}],
+            tags=tags,
             opts=opts,
         )
         aws.eks.PodIdentityAssociation(
@@ -32,6 +34,7 @@ def build_identities(
             namespace=wi.namespace,
             service_account=wi.service_account,
             role_arn=role.arn,
+            tags=tags,
             opts=opts,
         )
         roles[wi.component] = role

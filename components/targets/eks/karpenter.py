@@ -41,7 +41,7 @@ from ...shapes import eks_instance_type
 from ...spec import AcceleratorPool, StackSpec
 from .iam import MANAGED, trust
 from .karpenter_iam import controller_policies, queue_policy
-from .network import DISCOVERY_TAG, ZONE_INDEX_TAG
+from .network import DISCOVERY_TAG, ZONE_INDEX_TAG, EksNetwork
 
 NAMESPACE = "kube-system"  # where the getting-started guide installs it (KARPENTER_NAMESPACE)
 SERVICE_ACCOUNT = "karpenter"
@@ -95,15 +95,33 @@ EFA_INTERFACES: dict[str, int] = {
 
 def queue_name(stack: str) -> str:
     """The interruption queue: named after the cluster, as the docs do (at most 50 of SQS's 80 characters)."""
-    return f"{naming.eks_cluster_name(stack)}-karpenter"
+    return naming.karpenter_queue_name(stack)
 
 
 def rule_name(stack: str, suffix: str) -> str:
     """An EventBridge rule: at most 40 + 4 + 19 characters, inside EventBridge's 64 for every stack name."""
-    return f"{naming.eks_cluster_name(stack)}-kp-{suffix}"
+    return naming.karpenter_rule_name(stack, suffix)
 
 
 # ----------------------------------------------------------------------------------- decisions
+
+
+def offered_zones(spec: StackSpec, pool: AcceleratorPool) -> list[str]:
+    """The AZs of the stack's region where EC2 offers the pool's instance type (DescribeInstanceTypeOfferings,
+    asked at deploy time; the offline plan's mocks answer it)."""
+    found = aws.ec2.get_instance_type_offerings(
+        filters=[{"name": "instance-type", "values": [instance_type(pool)]}],
+        location_type="availability-zone",
+        region=spec.region,
+    )
+    return sorted(set(found.locations or []))
+
+
+def pool_zones(spec: StackSpec, pool: AcceleratorPool, network_zones: list[str | None]) -> list[str]:
+    """Where the pool may launch: the zones that offer its instance type, among the network's (when known)."""
+    offered = offered_zones(spec, pool)
+    known = [z for z in network_zones if z is not None]
+    return [z for z in offered if z in known] if known and len(known) == len(network_zones) else offered
 
 
 def instance_type(pool: AcceleratorPool) -> str:
@@ -178,6 +196,26 @@ def network_interfaces(instance: str) -> list[dict[str, Any]]:
     return nics
 
 
+def subnet_terms(
+    spec: StackSpec, pool: AcceleratorPool, identity: naming.StackIdentity | None = None
+) -> list[dict[str, Any]]:
+    """subnetSelectorTerms: the discovery tag on subnets aistack creates; on an existing VPC the subnets by id
+    (subnets shared from another account often cannot be tagged by the account that uses them)."""
+    net = spec.network
+    if net.vpc_id is not None:
+        ids = net.private_subnet_ids[:1] if pool.efa else net.private_subnet_ids
+        return [{"id": s} for s in ids]
+    subnets: dict[str, str] = {DISCOVERY_TAG: _cluster(spec, identity)}
+    if pool.efa:
+        subnets[ZONE_INDEX_TAG] = "0"  # EFA traffic does not cross zones: one job's nodes share one
+    return [{"tags": subnets}]
+
+
+def _cluster(spec: StackSpec, identity: naming.StackIdentity | None = None) -> str:
+    """The cluster's name; ``identity`` None (the pure functions' tests): as before the stack identity."""
+    return naming.eks_cluster_name(naming.physical_prefix(spec, identity) if identity else spec.name)
+
+
 def _metadata(spec: StackSpec, name: str) -> dict[str, Any]:
     return {"name": name, "labels": {"app.kubernetes.io/managed-by": "aistack", "aistack.io/stack": spec.name}}
 
@@ -187,12 +225,11 @@ def node_class(
     pool: AcceleratorPool,
     instance_profile: pulumi.Input[str],
     key_arn: pulumi.Input[str] | None,
+    identity: naming.StackIdentity | None = None,
 ) -> dict[str, Any]:
-    """The pool's EC2NodeClass: discovered subnets and security group, accelerated AL2023, encrypted disk."""
-    cluster = naming.eks_cluster_name(spec.name)
-    subnets: dict[str, str] = {DISCOVERY_TAG: cluster}
-    if pool.efa:
-        subnets[ZONE_INDEX_TAG] = "0"  # EFA traffic does not cross zones: one job's nodes share one
+    """The pool's EC2NodeClass: its subnets and the discovered security group, accelerated AL2023, encrypted
+    disk, and the stack identity on everything it launches."""
+    cluster = _cluster(spec, identity)
     ebs: dict[str, Any] = {
         "volumeSize": ROOT_VOLUME,
         "volumeType": "gp3",
@@ -204,7 +241,7 @@ def node_class(
     spec_: dict[str, Any] = {
         "instanceProfile": instance_profile,
         "amiSelectorTerms": [{"alias": AMI_ALIAS}],
-        "subnetSelectorTerms": [{"tags": subnets}],
+        "subnetSelectorTerms": subnet_terms(spec, pool, identity),
         "securityGroupSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster}}],
         "blockDeviceMappings": [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs}],
         # IMDSv2 only and one hop: pods cannot reach the node's credentials (they use Pod Identity).
@@ -214,7 +251,12 @@ def node_class(
             "httpPutResponseHopLimit": 1,
             "httpTokens": "required",
         },
-        "tags": {"managed-by": "aistack", "stack": spec.name, "aistack.io/pool": pool.name},
+        "tags": {
+            "managed-by": "aistack",
+            "stack": spec.name,
+            "aistack.io/pool": pool.name,
+            **(identity.tags() if identity is not None else {}),
+        },
     }
     terms = reservation_terms(pool)
     if terms:
@@ -229,14 +271,19 @@ def node_class(
     }
 
 
-def node_pool(spec: StackSpec, pool: AcceleratorPool, inventory: PoolInventory) -> dict[str, Any]:
-    """The pool's NodePool: exactly the labels and taints its managed node group had, so the inventory is unchanged."""
+def node_pool(
+    spec: StackSpec, pool: AcceleratorPool, inventory: PoolInventory, zones: list[str] | None = None
+) -> dict[str, Any]:
+    """The pool's NodePool: exactly the labels and taints its managed node group had, so the inventory is
+    unchanged; ``zones``: only the AZs that offer its instance type (None: wherever its subnets are)."""
     instance = instance_type(pool)
     requirements = [
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [instance]},
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity_types(pool)},
         {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
     ]
+    if zones:
+        requirements.append({"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(zones)})
     if pool.capacity_type == "capacity-block":
         requirements.append(
             {"key": "karpenter.k8s.aws/capacity-reservation-type", "operator": "In", "values": ["capacity-block"]}
@@ -322,8 +369,9 @@ def build_karpenter_cloud(
     The subnets carry their discovery tag from network.py; the security group is EKS's, so it is tagged here.
     """
     opts = pulumi.ResourceOptions(parent=parent)
-    tags = {"managed-by": "aistack", "stack": spec.name}
-    cluster_name = naming.eks_cluster_name(spec.name)
+    identity = naming.current_identity()
+    tags = {"managed-by": "aistack", "stack": spec.name, **identity.tags()}
+    cluster_name = _cluster(spec, identity)
     # Nodes: their own role (managed node groups make access entries for theirs; one role cannot have two).
     node_role = aws.iam.Role(
         f"{name}-kp-nodes",  # auto-named from this; no longer than the node groups' role name
@@ -338,6 +386,7 @@ def build_karpenter_cloud(
         cluster_name=cluster.name,
         principal_arn=node_role.arn,
         type="EC2_LINUX",  # joins as system:nodes; no access policy may be attached to this type
+        tags=tags,
         opts=opts,
     )
     # The security group every node and the control plane share (EKS made it): Karpenter finds it by tag.
@@ -350,7 +399,7 @@ def build_karpenter_cloud(
     )
     queue = aws.sqs.Queue(
         f"{name}-kp-interruption",
-        name=queue_name(spec.name),
+        name=queue_name(naming.physical_prefix(spec, identity)),
         message_retention_seconds=QUEUE_RETENTION_SECONDS,
         sqs_managed_sse_enabled=True,
         tags=tags,
@@ -366,7 +415,7 @@ def build_karpenter_cloud(
     for suffix, source, detail in INTERRUPTION_EVENTS:
         rule = aws.cloudwatch.EventRule(
             f"{name}-{suffix}",
-            name=rule_name(spec.name, suffix),
+            name=rule_name(naming.physical_prefix(spec, identity), suffix),
             description=f"{detail} → Karpenter's interruption queue",
             event_pattern=event_pattern(source, detail),
             tags=tags,
@@ -409,6 +458,7 @@ def build_karpenter_cloud(
         namespace=NAMESPACE,
         service_account=SERVICE_ACCOUNT,
         role_arn=role.arn,
+        tags=tags,
         opts=opts,
     )
     return KarpenterCloud(role, association, node_role, profile, access, queue, rules)
@@ -423,6 +473,7 @@ def install_karpenter(
     inventory: tuple[PoolInventory, ...],
     key: aws.kms.Key | None,
     parent: pulumi.Resource,
+    network: EksNetwork | None = None,
 ) -> tuple[k8s.helm.v4.Chart | None, list[pulumi.CustomResource]]:
     """The chart (with its CRDs), then one EC2NodeClass and one NodePool per autoscaled pool."""
     chart = install_chart(
@@ -442,7 +493,9 @@ def install_karpenter(
     by_name = {inv.pool: inv for inv in inventory}
     created = []
     key_arn = key.arn if key is not None else None
+    identity = naming.current_identity()
     for pool in karpenter_pools(spec):
-        created.append(register(name, node_class(spec, pool, cloud.instance_profile.name, key_arn), opts))
-        created.append(register(name, node_pool(spec, pool, by_name[pool.name]), opts))
+        created.append(register(name, node_class(spec, pool, cloud.instance_profile.name, key_arn, identity), opts))
+        zones = pool_zones(spec, pool, network.private_subnet_zones if network is not None else [])
+        created.append(register(name, node_pool(spec, pool, by_name[pool.name], zones), opts))
     return chart, created

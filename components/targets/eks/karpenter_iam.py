@@ -22,6 +22,9 @@ def partition(region: str) -> str:
     return "aws"
 
 
+Statement = dict[str, Any]
+
+
 def controller_policies(
     *,
     cluster: str,
@@ -38,26 +41,59 @@ def controller_policies(
     region), pricing, and listing instance profiles, none of which take a resource ARN.
     """
     p = partition(region)
-    ec2 = f"arn:{p}:ec2:{region}"
-    owned = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
-    requested = {
+    docs = {
+        "node-lifecycle": node_lifecycle(cluster, region) + root_volume_key(key_arn, region),
+        "iam-integration": iam_integration(node_role_arn, instance_profile_arn),
+        "eks-integration": eks_integration(p, region, account, cluster),
+        "interruption": interruption(queue_arn),
+        "resource-discovery": resource_discovery(p, region),
+    }
+    return {name: {"Version": "2012-10-17", "Statement": stmts} for name, stmts in docs.items()}
+
+
+def _ec2(region: str) -> str:
+    return f"arn:{partition(region)}:ec2:{region}"
+
+
+def _owned(cluster: str) -> dict[str, str]:
+    """Condition: the resource carries the cluster's ownership tag."""
+    return {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
+
+
+def _requested(cluster: str) -> dict[str, str]:
+    """Condition: the request tags what it creates as the cluster's."""
+    return {
         f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned",
         "aws:RequestTag/eks:eks-cluster-name": cluster,
     }
-    tagged = [f"{ec2}:*:{r}/*" for r in ("fleet", "instance", "volume", "network-interface", "launch-template")]
-    tagged.append(f"{ec2}:*:spot-instances-request/*")
-    lifecycle: list[dict[str, Any]] = [
+
+
+def _launched(region: str) -> list[str]:
+    """What a launch creates, and so must tag: fleets, instances, volumes, ENIs, templates, spot requests."""
+    ec2 = _ec2(region)
+    kinds = ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    return [f"{ec2}:*:{r}/*" for r in kinds]
+
+
+def node_lifecycle(cluster: str, region: str) -> list[Statement]:
+    """NodeLifecycle: launch, tag and terminate nodes, only on resources tagged as this cluster's."""
+    return [
+        *_launch_statements(cluster, region),
+        *_tagging_statements(cluster, region),
+        _deletion_statement(cluster, region),
+    ]
+
+
+def _launch_statements(cluster: str, region: str) -> list[Statement]:
+    ec2 = _ec2(region)
+    shared = ("image", "snapshot")  # account-less ARNs: AMIs and snapshots may be public
+    scoped = ("security-group", "subnet", "capacity-reservation", "placement-group")
+    nodepool = {"aws:ResourceTag/karpenter.sh/nodepool": "*"}
+    return [
         {
             "Sid": "AllowScopedEC2InstanceAccessActions",
             "Effect": "Allow",
-            "Resource": [
-                f"{ec2}::image/*",
-                f"{ec2}::snapshot/*",
-                f"{ec2}:*:security-group/*",
-                f"{ec2}:*:subnet/*",
-                f"{ec2}:*:capacity-reservation/*",
-                f"{ec2}:*:placement-group/*",
-            ],
+            "Resource": [f"{ec2}::{r}/*" for r in shared] + [f"{ec2}:*:{r}/*" for r in scoped],
             "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
         },
         {
@@ -65,35 +101,41 @@ def controller_policies(
             "Effect": "Allow",
             "Resource": f"{ec2}:*:launch-template/*",
             "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
-            "Condition": {"StringEquals": owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+            "Condition": {"StringEquals": _owned(cluster), "StringLike": nodepool},
         },
         {
             "Sid": "AllowScopedEC2InstanceActionsWithTags",
             "Effect": "Allow",
-            "Resource": tagged,
+            "Resource": _launched(region),
             "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-            "Condition": {"StringEquals": requested, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+            "Condition": {
+                "StringEquals": _requested(cluster),
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
         },
+    ]
+
+
+def _tagging_statements(cluster: str, region: str) -> list[Statement]:
+    creating = {**_requested(cluster), "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]}
+    return [
         {
             "Sid": "AllowScopedResourceCreationTagging",
             "Effect": "Allow",
-            "Resource": tagged,
+            "Resource": _launched(region),
             "Action": "ec2:CreateTags",
             "Condition": {
-                "StringEquals": {
-                    **requested,
-                    "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
-                },
+                "StringEquals": creating,
                 "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
             },
         },
         {
             "Sid": "AllowScopedResourceTagging",
             "Effect": "Allow",
-            "Resource": f"{ec2}:*:instance/*",
+            "Resource": f"{_ec2(region)}:*:instance/*",
             "Action": "ec2:CreateTags",
             "Condition": {
-                "StringEquals": owned,
+                "StringEquals": _owned(cluster),
                 "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
                 "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
                 "ForAllValues:StringEquals": {
@@ -101,33 +143,49 @@ def controller_policies(
                 },
             },
         },
-        {
-            "Sid": "AllowScopedDeletion",
-            "Effect": "Allow",
-            "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-            "Condition": {"StringEquals": owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
-        },
     ]
-    if key_arn is not None:
-        # Root volumes encrypted with the stack's key: EC2 uses it on the caller's behalf at launch.
-        lifecycle.append(
-            {
-                "Sid": "AllowRootVolumeEncryptionWithStackKey",
-                "Effect": "Allow",
-                "Resource": key_arn,
-                "Action": [
-                    "kms:CreateGrant",
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                ],
-                "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
-            }
-        )
-    iam_integration = [
+
+
+def _deletion_statement(cluster: str, region: str) -> Statement:
+    ec2 = _ec2(region)
+    return {
+        "Sid": "AllowScopedDeletion",
+        "Effect": "Allow",
+        "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+        "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+        "Condition": {
+            "StringEquals": _owned(cluster),
+            "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+        },
+    }
+
+
+def root_volume_key(key_arn: str | None, region: str) -> list[Statement]:
+    """Root volumes encrypted with the stack's key: EC2 uses it on the caller's behalf at launch."""
+    if key_arn is None:
+        return []
+    actions = (
+        "CreateGrant",
+        "Decrypt",
+        "DescribeKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+    )
+    return [
+        {
+            "Sid": "AllowRootVolumeEncryptionWithStackKey",
+            "Effect": "Allow",
+            "Resource": key_arn,
+            "Action": [f"kms:{a}" for a in actions],
+            "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
+        }
+    ]
+
+
+def iam_integration(node_role_arn: str, instance_profile_arn: str) -> list[Statement]:
+    """IAMIntegration, narrowed: pass the node role by ARN, read the one instance profile the stack made."""
+    return [
         {
             "Sid": "AllowPassingInstanceRole",
             "Effect": "Allow",
@@ -142,24 +200,32 @@ def controller_policies(
             "Action": "iam:GetInstanceProfile",
         },
     ]
-    discovery = [
+
+
+# ResourceDiscovery's read-only EC2 calls: they take no resource ARN, so "*" limited to the region.
+REGIONAL_READS = (
+    "DescribeCapacityReservations",
+    "DescribeImages",
+    "DescribeInstances",
+    "DescribeInstanceStatus",
+    "DescribeInstanceTypeOfferings",
+    "DescribeInstanceTypes",
+    "DescribeLaunchTemplates",
+    "DescribePlacementGroups",
+    "DescribeSecurityGroups",
+    "DescribeSpotPriceHistory",
+    "DescribeSubnets",
+)
+
+
+def resource_discovery(p: str, region: str) -> list[Statement]:
+    """ResourceDiscovery: regional Describe calls, AMI parameters, prices, instance-profile listing."""
+    return [
         {
             "Sid": "AllowRegionalReadActions",
             "Effect": "Allow",
             "Resource": "*",
-            "Action": [
-                "ec2:DescribeCapacityReservations",
-                "ec2:DescribeImages",
-                "ec2:DescribeInstances",
-                "ec2:DescribeInstanceStatus",
-                "ec2:DescribeInstanceTypeOfferings",
-                "ec2:DescribeInstanceTypes",
-                "ec2:DescribeLaunchTemplates",
-                "ec2:DescribePlacementGroups",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSpotPriceHistory",
-                "ec2:DescribeSubnets",
-            ],
+            "Action": [f"ec2:{a}" for a in REGIONAL_READS],
             "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
         },
         {
@@ -176,7 +242,11 @@ def controller_policies(
             "Action": "iam:ListInstanceProfiles",
         },
     ]
-    eks = [
+
+
+def eks_integration(p: str, region: str, account: str, cluster: str) -> list[Statement]:
+    """EKSIntegration: read this one cluster's API endpoint."""
+    return [
         {
             "Sid": "AllowAPIServerEndpointDiscovery",
             "Effect": "Allow",
@@ -184,7 +254,11 @@ def controller_policies(
             "Action": "eks:DescribeCluster",
         }
     ]
-    interruption = [
+
+
+def interruption(queue_arn: str) -> list[Statement]:
+    """Interruption: read and delete the interruption queue's messages."""
+    return [
         {
             "Sid": "AllowInterruptionQueueActions",
             "Effect": "Allow",
@@ -192,14 +266,6 @@ def controller_policies(
             "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
         }
     ]
-    docs = {
-        "node-lifecycle": lifecycle,
-        "iam-integration": iam_integration,
-        "eks-integration": eks,
-        "interruption": interruption,
-        "resource-discovery": discovery,
-    }
-    return {name: {"Version": "2012-10-17", "Statement": stmts} for name, stmts in docs.items()}
 
 
 def queue_policy(queue_arn: str) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from ...handle import POOL_LABEL, PoolInventory
 from ...shapes import eks_ami_type
 from ...spec import AcceleratorPool, StackSpec
 from .iam import MANAGED, trust
-from .karpenter import instance_type
+from .karpenter import instance_type, pool_zones
+from .network import EksNetwork
 
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -32,7 +33,9 @@ def floor_pools(spec: StackSpec) -> tuple[AcceleratorPool, ...]:
     return tuple(p for p in spec.accelerator_pools if p.min_nodes > 0)
 
 
-def launch_template_args(spec: StackSpec, pool: AcceleratorPool) -> dict[str, Any] | None:
+def launch_template_args(
+    spec: StackSpec, pool: AcceleratorPool, identity: naming.StackIdentity | None = None
+) -> dict[str, Any] | None:
     """What the floor group's instances need beyond the node group's own fields, or None.
 
     EFA: one EFA interface on the primary card. Reservations and Capacity Blocks: the launch template
@@ -60,16 +63,28 @@ def launch_template_args(spec: StackSpec, pool: AcceleratorPool) -> dict[str, An
     if not args:
         return None
     args["metadata_options"] = {"http_tokens": "required", "http_put_response_hop_limit": 2}
-    args["tag_specifications"] = [
-        {
-            "resource_type": "instance",
-            "tags": {"managed-by": "aistack", "stack": spec.name, "aistack.io/pool": pool.name},
-        }
-    ]
+    tags = {"managed-by": "aistack", "stack": spec.name, "aistack.io/pool": pool.name, **_identity_tags(identity)}
+    args["tag_specifications"] = [{"resource_type": kind, "tags": tags} for kind in ("instance", "volume")]
     return args
 
 
-def floor_group_args(spec: StackSpec, pool: AcceleratorPool, inventory: PoolInventory) -> dict[str, Any]:
+def _identity_tags(identity: naming.StackIdentity | None) -> dict[str, str]:
+    return identity.tags() if identity is not None else {}
+
+
+def floor_subnets(network: EksNetwork, zones: list[str], efa: bool) -> list[pulumi.Input[str]]:
+    """The private subnets in zones that offer the pool's instance type (all, where a subnet's zone is
+    unknown offline or no zone is reported); EFA: only the first of them (its traffic stays in one AZ)."""
+    ids = network.private_subnet_ids
+    known = zones and all(z is not None for z in network.private_subnet_zones)
+    chosen = [s for s, z in zip(ids, network.private_subnet_zones, strict=True) if z in zones] if known else list(ids)
+    chosen = chosen or list(ids)
+    return chosen[:1] if efa else chosen
+
+
+def floor_group_args(
+    spec: StackSpec, pool: AcceleratorPool, inventory: PoolInventory, identity: naming.StackIdentity | None = None
+) -> dict[str, Any]:
     """A node group of exactly ``min_nodes`` nodes, labelled and tainted as the pool's Karpenter nodes."""
     acc_kind = inventory.kind
     args: dict[str, Any] = {
@@ -81,7 +96,7 @@ def floor_group_args(spec: StackSpec, pool: AcceleratorPool, inventory: PoolInve
         "update_config": {"max_unavailable": 1},
         "labels": dict(inventory.node_labels),
         "taints": [{"key": t.key, "value": t.value, "effect": _EFFECTS[t.effect]} for t in inventory.taints],
-        "tags": {"managed-by": "aistack", "stack": spec.name},
+        "tags": {"managed-by": "aistack", "stack": spec.name, **_identity_tags(identity)},
     }
     if pool.capacity_type == "capacity-block":
         del args["instance_types"]  # it is the launch template's, as EKS requires for Capacity Blocks
@@ -92,15 +107,19 @@ def build_node_groups(
     name: str,
     spec: StackSpec,
     cluster: aws.eks.Cluster,
-    subnet_ids: list[pulumi.Input[str]],
+    network: EksNetwork,
     inventory: tuple[PoolInventory, ...],
     parent: pulumi.Resource,
 ) -> tuple[aws.iam.Role, dict[str, aws.eks.NodeGroup]]:
     opts = pulumi.ResourceOptions(parent=parent)
+    subnet_ids = list(network.private_subnet_ids)
+    identity = naming.current_identity()
+    tags = {"managed-by": "aistack", "stack": spec.name, **identity.tags()}
     role = aws.iam.Role(
         naming.eks_node_role_resource(name),  # auto-named from this
         assume_role_policy=trust("ec2.amazonaws.com"),
         managed_policy_arns=[MANAGED + p for p in NODE_POLICIES],
+        tags=tags,
         opts=opts,
     )
     system = catalog.eks().system
@@ -119,18 +138,19 @@ def build_node_groups(
                 "max_size": system.max_nodes,
             },
             labels={POOL_LABEL: "system"},
+            tags=tags,
             # An operator may resize the system group by hand (within 1-3) without the next `up` undoing it.
             opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["scalingConfig.desiredSize"]),
         )
     }
     by_name = {inv.pool: inv for inv in inventory}
     for pool in floor_pools(spec):
-        args = floor_group_args(spec, pool, by_name[pool.name])
-        group_subnets = subnet_ids[:1] if pool.efa else subnet_ids  # EFA traffic stays inside one AZ
-        template = launch_template_args(spec, pool)
+        args = floor_group_args(spec, pool, by_name[pool.name], identity)
+        group_subnets = floor_subnets(network, pool_zones(spec, pool, network.private_subnet_zones), pool.efa)
+        template = launch_template_args(spec, pool, identity)
         if template is not None:
             lt_name = naming.efa_launch_template_resource(name, pool.name) if pool.efa else f"{name}-{pool.name}-floor"
-            lt = aws.ec2.LaunchTemplate(lt_name, **template, opts=opts)  # auto-named from this
+            lt = aws.ec2.LaunchTemplate(lt_name, **template, tags=tags, opts=opts)  # auto-named from this
             args["launch_template"] = {"id": lt.id, "version": lt.latest_version.apply(str)}
         groups[pool.name] = aws.eks.NodeGroup(
             f"{name}-{pool.name}",

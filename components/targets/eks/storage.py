@@ -43,7 +43,8 @@ def build_storage(
     keep = spec.data_protection
     stateful = pulumi.ResourceOptions(parent=parent, protect=keep, retain_on_delete=keep or None)
     opts = pulumi.ResourceOptions(parent=parent)
-    tags = {"managed-by": "aistack", "stack": spec.name}
+    # the stack identity (#26): what finds these after a teardown (#24)
+    tags = {"managed-by": "aistack", "stack": spec.name, **naming.current_identity().tags()}
     buckets = {}
     for purpose in spec.storage.buckets:
         bucket = aws.s3.Bucket(

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from ... import naming
 from ...handle import (
     EgressPeer,
     NvidiaStack,
@@ -54,6 +55,9 @@ def gke_handle(
     if default is None:
         default = "aistack-rwo"
         params: dict[str, pulumi.Input[str]] = {"type": "pd-balanced"}
+        # The PD CSI driver labels the disks it creates: the stack identity finds them after a teardown.
+        labels = {"managed-by": "aistack", **naming.current_identity().gcp_labels()}
+        params["labels"] = ",".join(f"{k}={v}" for k, v in labels.items())
         if disk_key is not None:
             params["disk-encryption-kms-key"] = disk_key
         create.append(StorageClassSpec(default, "pd.csi.storage.gke.io", params))
@@ -75,7 +79,15 @@ def gke_handle(
         identity_endpoints=GKE_METADATA,
         # GKE installs the driver (gpu_driver_version LATEST), runs its own device plugin (sharing set on the
         # node pool) and, with DCGM in monitoring_config, its own DCGM exporter: no GPU Operator needed.
-        nvidia=NvidiaStack(driver=True, toolkit=True, device_plugin=True, dcgm_exporter=GKE_DCGM),
+        # dra pools: no automatic install (nodepools.py); GKE's driver-installer DaemonSet puts the driver here,
+        # where NVIDIA's DRA driver mounts it from (GKE "Prepare GKE infrastructure for DRA workloads").
+        nvidia=NvidiaStack(
+            driver=True,
+            toolkit=True,
+            device_plugin=True,
+            dcgm_exporter=GKE_DCGM,
+            driver_root="/home/kubernetes/bin/nvidia",
+        ),
         cni_bin_dir="/home/kubernetes/bin",
     )
 
@@ -92,7 +104,7 @@ class GkeTarget(Target):
         project = spec.project
         inventory = gke_inventory(spec)
 
-        self.network = build_network(name, spec, self)
+        self.network = build_network(name, spec, project, naming.physical_prefix(spec, naming.current_identity()), self)
         self.keys = None
         grants: list[pulumi.Resource] = []
         if spec.security.customer_managed_keys:
@@ -106,7 +118,7 @@ class GkeTarget(Target):
         disk_key = self.keys.data.id if self.keys else None
         self.node_pools = build_node_pools(name, spec, self.cluster, inventory, self.gke.node_sa.email, disk_key, self)
         self.storage = build_storage(
-            name, spec, project, self.network.vpc, self.keys.data if self.keys else None, grants, self
+            name, spec, project, self.network.network_name, self.keys.data if self.keys else None, grants, self
         )
         self.identities = build_identities(name, spec, project, self.storage.buckets, self)
         self.idle_alert = build_accelerator_alerts(name, spec, project, self)

@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 
 from ... import naming
 from ...spec import StackSpec
+from ...spec.network import DEFAULT_MAX_PODS_PER_NODE
 from ..kubeconfig import secret_kubeconfig
 from . import network as net
 
@@ -30,26 +31,34 @@ class GkeCluster:
     node_roles: tuple[gcp.projects.IAMMember, ...]
 
 
-def cluster_args(spec: StackSpec, project: str, secrets_key: pulumi.Input[str] | None) -> dict[str, Any]:
-    """Pure: the security- and AI-relevant cluster settings, as plain inputs."""
+def cluster_args(
+    spec: StackSpec,
+    project: str,
+    secrets_key: pulumi.Input[str] | None,
+    identity: naming.StackIdentity | None = None,
+) -> dict[str, Any]:
+    """Pure: the security- and AI-relevant cluster settings, as plain inputs. ``identity``: the stack's
+    (its labels, and the name prefix of a stack without aistack:name); None: as before it existed."""
+    prefix = spec.name if identity is None else naming.physical_prefix(spec, identity)
+    network = spec.network
     has_gpus = any(p.accelerator.startswith("nvidia-") for p in spec.accelerator_pools)
     monitored = MONITORED_COMPONENTS + (["DCGM"] if has_gpus else [])
     args: dict[str, Any] = {
-        "name": naming.gke_cluster_name(spec.name),
+        "name": naming.gke_cluster_name(prefix),
         "location": spec.region,  # regional control plane: survives a zone outage
         "remove_default_node_pool": True,
         "initial_node_count": 1,
         "networking_mode": "VPC_NATIVE",
         "ip_allocation_policy": {
-            "cluster_secondary_range_name": net.PODS_RANGE,
-            "services_secondary_range_name": net.SERVICES_RANGE,
+            "cluster_secondary_range_name": network.pods_range or net.PODS_RANGE,
+            "services_secondary_range_name": network.services_range or net.SERVICES_RANGE,
         },
         "release_channel": {"channel": spec.cluster.release_channel.upper()},
         "workload_identity_config": {"workload_pool": f"{project}.svc.id.goog"},
         "private_cluster_config": {
             "enable_private_nodes": True,
             "enable_private_endpoint": spec.cluster.private_endpoint,
-            "master_ipv4_cidr_block": net.MASTER_CIDR,
+            "master_ipv4_cidr_block": net.master_cidr(spec),
             "master_global_access_config": {"enabled": True},
         },
         "master_authorized_networks_config": {
@@ -79,8 +88,14 @@ def cluster_args(spec: StackSpec, project: str, secrets_key: pulumi.Input[str] |
             }
         },
         "deletion_protection": spec.data_protection,
-        "resource_labels": {"managed-by": "aistack", "stack": spec.name},
+        "resource_labels": {
+            "managed-by": "aistack",
+            "stack": spec.name,
+            **(identity.gcp_labels() if identity is not None else {}),
+        },
     }
+    if network.max_pods_per_node != DEFAULT_MAX_PODS_PER_NODE:  # unset: GKE's default, as before
+        args["default_max_pods_per_node"] = network.max_pods_per_node
     if spec.zones:
         args["node_locations"] = list(spec.zones)
     if spec.cluster.kubernetes_version:
@@ -98,10 +113,12 @@ def build_cluster(
     parent: pulumi.Resource,
 ) -> GkeCluster:
     opts = pulumi.ResourceOptions(parent=parent)
+    identity = naming.current_identity()
+    prefix = naming.physical_prefix(spec, identity)
     node_sa = gcp.serviceaccount.Account(
         f"{name}-node-sa",
-        account_id=naming.gke_node_service_account_id(spec.name),
-        display_name=naming.gke_node_service_account_display_name(spec.name),
+        account_id=naming.gke_node_service_account_id(prefix),
+        display_name=naming.gke_node_service_account_display_name(prefix),
         opts=opts,
     )
     roles = tuple(
@@ -113,9 +130,9 @@ def build_cluster(
     cluster = gcp.container.Cluster(
         f"{name}-gke",
         project=project,
-        network=network.vpc.id,
-        subnetwork=network.subnet.id,
-        **cluster_args(spec, project, secrets_key.id if secrets_key is not None else None),
+        network=network.network,
+        subnetwork=network.subnetwork,
+        **cluster_args(spec, project, secrets_key.id if secrets_key is not None else None, identity),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
     )
     return GkeCluster(cluster, node_sa, roles)

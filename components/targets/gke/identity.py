@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from ... import naming
 from ...identities import workload_identities
 from ...naming import gke_workload_service_account_display_name
 from ...naming import gke_workload_service_account_id as account_id
@@ -18,12 +19,13 @@ def build_identities(
     name: str, spec: StackSpec, project: str, buckets: dict[str, gcp.storage.Bucket], parent: pulumi.Resource
 ) -> dict[str, gcp.serviceaccount.Account]:
     opts = pulumi.ResourceOptions(parent=parent)
+    prefix = naming.physical_prefix(spec, naming.current_identity())  # service account ids are per project
     accounts = {}
     for wi in workload_identities(spec):
         gsa = gcp.serviceaccount.Account(
             f"{name}-{wi.component}",
-            account_id=account_id(spec.name, wi.component),
-            display_name=gke_workload_service_account_display_name(spec.name, wi.component),
+            account_id=account_id(prefix, wi.component),
+            display_name=gke_workload_service_account_display_name(prefix, wi.component),
             opts=opts,
         )
         gcp.serviceaccount.IAMMember(

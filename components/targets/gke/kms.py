@@ -44,13 +44,17 @@ def service_agents(project_number: pulumi.Input[str]) -> dict[str, pulumi.Output
 
 def build_keys(name: str, spec: StackSpec, project_number: pulumi.Input[str], parent: pulumi.Resource) -> GkeKeys:
     keep = pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
-    ring = gcp.kms.KeyRing(f"{name}-keyring", name=naming.kms_key_ring_name(spec.name), location=spec.region, opts=keep)
+    identity = naming.current_identity()
+    prefix = naming.physical_prefix(spec, identity)
+    labels = {"managed-by": "aistack", **identity.gcp_labels()}
+    ring = gcp.kms.KeyRing(f"{name}-keyring", name=naming.kms_key_ring_name(prefix), location=spec.region, opts=keep)
     secrets = gcp.kms.CryptoKey(
         f"{name}-secrets-key",
         name="gke-secrets",
         key_ring=ring.id,
         rotation_period=ROTATION_PERIOD,
         purpose="ENCRYPT_DECRYPT",
+        labels=labels,
         opts=keep,
     )
     data = gcp.kms.CryptoKey(
@@ -59,6 +63,7 @@ def build_keys(name: str, spec: StackSpec, project_number: pulumi.Input[str], pa
         key_ring=ring.id,
         rotation_period=ROTATION_PERIOD,
         purpose="ENCRYPT_DECRYPT",
+        labels=labels,
         opts=keep,
     )
     agents = service_agents(project_number)

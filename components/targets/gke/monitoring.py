@@ -10,6 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from ... import naming
 from ...spec import StackSpec
 
 # GKE system metric: percent of time the accelerator was busy (https://cloud.google.com/monitoring/api/metrics_kubernetes).
@@ -24,6 +25,7 @@ def build_accelerator_alerts(
     if not spec.monitoring.enabled or not any(a.startswith("tpu-") for a in accelerators):
         return None
     opts = pulumi.ResourceOptions(parent=parent)
+    labels = {"managed-by": "aistack", **naming.current_identity().gcp_labels()}  # the stack identity (#26)
     channels = [
         gcp.monitoring.NotificationChannel(
             f"{name}-alerts-{r.name}",
@@ -31,6 +33,7 @@ def build_accelerator_alerts(
             display_name=f"{spec.name} {r.name}",
             type="email",
             labels={"email_address": r.target},
+            user_labels=labels,
             opts=opts,
         ).id
         for r in spec.monitoring.alert_receivers
@@ -41,6 +44,7 @@ def build_accelerator_alerts(
         f"{name}-idle-accelerators",
         project=project,
         display_name=f"{spec.name}: accelerator allocated but idle",
+        user_labels=labels,
         combiner="OR",
         conditions=[
             {

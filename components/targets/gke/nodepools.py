@@ -20,6 +20,8 @@ from ... import naming
 from ...handle import POOL_LABEL, NodeTaint, PoolInventory, accelerator_inventory
 from ...shapes import gke_gpu_machine_type, tpu_slice
 from ...spec import AcceleratorPool, StackSpec
+from ...spec.dra import GKE_DRA_LABEL
+from ...spec.network_rules import gke_pool_zones
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is decided by IAM, not scopes
 _EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -64,7 +66,10 @@ def reservation_affinity(pool: AcceleratorPool) -> gcp.container.NodePoolNodeCon
 
 
 def _node_config_base(
-    spec: StackSpec, service_account: pulumi.Input[str], disk_key: pulumi.Input[str] | None
+    spec: StackSpec,
+    service_account: pulumi.Input[str],
+    disk_key: pulumi.Input[str] | None,
+    identity: naming.StackIdentity | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "service_account": service_account,
@@ -72,7 +77,12 @@ def _node_config_base(
         "workload_metadata_config": {"mode": "GKE_METADATA"},  # pods get Workload Identity, never the node SA
         "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
         "metadata": {"disable-legacy-endpoints": "true"},
-        "resource_labels": {"managed-by": "aistack", "stack": spec.name},
+        # On the node VMs and their boot disks: the stack identity finds them after a teardown (#24).
+        "resource_labels": {
+            "managed-by": "aistack",
+            "stack": spec.name,
+            **(identity.gcp_labels() if identity is not None else {}),
+        },
     }
     if disk_key is not None:
         config["boot_disk_kms_key"] = disk_key
@@ -80,7 +90,10 @@ def _node_config_base(
 
 
 def system_pool_args(
-    spec: StackSpec, service_account: pulumi.Input[str], disk_key: pulumi.Input[str] | None
+    spec: StackSpec,
+    service_account: pulumi.Input[str],
+    disk_key: pulumi.Input[str] | None,
+    identity: naming.StackIdentity | None = None,
 ) -> dict[str, Any]:
     system = catalog.gke().system
     return {
@@ -93,7 +106,7 @@ def system_pool_args(
         },
         "management": {"auto_repair": True, "auto_upgrade": True},
         "node_config": {
-            **_node_config_base(spec, service_account, disk_key),
+            **_node_config_base(spec, service_account, disk_key, identity),
             "machine_type": system.machine_type,
             "disk_type": "pd-balanced",
             "labels": {POOL_LABEL: "system"},
@@ -107,13 +120,14 @@ def accelerator_pool_args(
     inventory: PoolInventory,
     service_account: pulumi.Input[str],
     disk_key: pulumi.Input[str] | None,
+    identity: naming.StackIdentity | None = None,
 ) -> dict[str, Any]:
-    """Pure: the GKE node pool for one accelerator pool of a validated spec."""
+    """Pure: the GKE node pool for one accelerator pool of a validated spec, in the zones that sell its chip."""
     acc = catalog.accelerators().get(pool.accelerator)
     assert acc is not None and acc.gke_accelerator is not None  # guaranteed by spec validation
     kind = pool.capacity_type
     node_config: dict[str, Any] = {
-        **_node_config_base(spec, service_account, disk_key),
+        **_node_config_base(spec, service_account, disk_key, identity),
         "spot": kind == "spot",
         "labels": dict(inventory.node_labels),
         "taints": [{"key": t.key, "value": t.value, "effect": _EFFECTS[t.effect]} for t in inventory.taints],
@@ -133,8 +147,9 @@ def accelerator_pool_args(
         # GKE's documented queued-provisioning pool runs without auto-repair (--no-enable-autorepair):
         # a node lives for its request only, and a repaired node would belong to none.
         management["auto_repair"] = False
-    if spec.zones:
-        args["node_locations"] = list(spec.zones)
+    zones = gke_pool_zones(spec, pool)  # the stack's zones that sell the chip (the spec rules: at least one)
+    if zones:
+        args["node_locations"] = list(zones)
     # ANY lets the autoscaler take whichever zone has capacity: what spot, scarce GPUs, a zonal
     # reservation and flex-start (GKE's documented --location-policy=ANY) need.
     location_policy = "ANY" if kind in ("spot", "reservation", "flex-start") else "BALANCED"
@@ -142,7 +157,7 @@ def accelerator_pool_args(
         assert pool.tpu_topology is not None
         tpu = tpu_slice(acc.id, pool.tpu_topology)
         node_config["machine_type"] = pool.machine_type or tpu.machine_type
-        args["node_locations"] = [spec.zones[0]]  # a slice is zonal; the spec rules require a zone
+        args["node_locations"] = [zones[0]]  # a slice is zonal; the spec rules require a zone that sells it
         if tpu.multi_host:
             # A multi-host slice exists whole or not at all: 0 or all of its nodes.
             args["placement_policy"] = {"type": "COMPACT", "tpu_topology": tpu.topology}
@@ -161,11 +176,17 @@ def accelerator_pool_args(
             args["initial_node_count"] = pool.min_nodes
     else:
         node_config["machine_type"] = pool.machine_type or gke_gpu_machine_type(acc.id, pool.count)
+        # A dra pool (GKE "Prepare GKE infrastructure for DRA workloads"): no automatic driver install and the
+        # label that keeps GKE's device plugin off, so NVIDIA's DRA driver alone publishes the GPUs. The label
+        # is on the node template too, so the autoscaler knows a new node's GPUs come that way (scale from 0).
+        dra = pool.allocation == "dra"
         accelerator: dict[str, Any] = {
             "type": acc.gke_accelerator,
             "count": pool.count,
-            "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
+            "gpu_driver_installation_config": {"gpu_driver_version": "INSTALLATION_DISABLED" if dra else "LATEST"},
         }
+        if dra:
+            node_config["labels"][GKE_DRA_LABEL] = "true"
         if pool.sharing.mode == "time-slicing":
             accelerator["gpu_sharing_config"] = {
                 "gpu_sharing_strategy": "TIME_SHARING",
@@ -195,13 +216,17 @@ def build_node_pools(
 ) -> dict[str, gcp.container.NodePool]:
     # Autoscaling owns the node count once the pool exists.
     opts = pulumi.ResourceOptions(parent=parent, ignore_changes=["initialNodeCount"])
+    identity = naming.current_identity()
     pools = {
         "system": gcp.container.NodePool(
-            f"{name}-system", cluster=cluster.id, **system_pool_args(spec, service_account, disk_key), opts=opts
+            f"{name}-system",
+            cluster=cluster.id,
+            **system_pool_args(spec, service_account, disk_key, identity),
+            opts=opts,
         )
     }
     by_name = {inv.pool: inv for inv in inventory}
     for pool in spec.accelerator_pools:
-        args = accelerator_pool_args(spec, pool, by_name[pool.name], service_account, disk_key)
+        args = accelerator_pool_args(spec, pool, by_name[pool.name], service_account, disk_key, identity)
         pools[pool.name] = gcp.container.NodePool(f"{name}-{pool.name}", cluster=cluster.id, **args, opts=opts)
     return pools
