@@ -128,6 +128,25 @@ def plan_values(
     return plan(LoadedStack(stack, _Path("x"), spec, config, tuple(f"aistack:{k}" for k in secrets))).resources
 
 
+def plan_of(values: dict[str, Any], stack: str) -> Any:
+    """The offline plan (aistack.offline.Plan) of a spec given as aistack:* values, run as Pulumi stack ``stack``."""
+    from pathlib import Path as _Path
+
+    from aistack.offline import plan
+    from components.spec import LoadedStack, parse_spec
+
+    return plan(LoadedStack(stack, _Path("x"), parse_spec(values), {f"aistack:{k}": v for k, v in values.items()}))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`aistack ARGS` in this process: exit code, stdout, stderr."""
+    from aistack.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def config_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path to a node inside a nested config (keys and list indexes), for the mutation fuzzers."""
     out = [prefix] if prefix else []

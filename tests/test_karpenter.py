@@ -23,11 +23,11 @@ import pytest
 from aistack.offline import Plan, PlannedResource, plan
 from components import naming
 from components.handle import accelerator_inventory
-from components.spec import LoadedStack, load_stack, parse_spec
+from components.spec import load_stack
 from components.targets.eks import karpenter, karpenter_iam
 from components.versions import UPSTREAMS
 from tests.chart_values import load_chart, schema_errors, unknown_keys
-from tests.conftest import ROOT, need, of_type, one, stack_values
+from tests.conftest import ROOT, need, of_type, one, plan_of, stack_values
 from tests.test_manifest_schema import validate_custom
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -69,15 +69,13 @@ def values_with(**changes: Any) -> dict[str, Any]:
     return values
 
 
-def plan_of(values: dict[str, Any], stack: str = "karpenter-test") -> Plan:
-    spec = parse_spec(values)
-    return plan(LoadedStack(stack, Path("x"), spec, {f"aistack:{k}": v for k, v in values.items()}))
+STACK = "karpenter-test"  # the Pulumi stack the plans run as (names derive from it)
 
 
 @cache
 def wide() -> Plan:
     """The example stack with every capacity type, an EFA pool and fixed-size pools added."""
-    return plan_of(values_with(accelerator_pools=[*stack_values("aws-gpu")["accelerator_pools"], *EXTRA_POOLS]))
+    return plan_of(values_with(accelerator_pools=[*stack_values("aws-gpu")["accelerator_pools"], *EXTRA_POOLS]), STACK)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +191,7 @@ def test_time_sliced_pools_limit_physical_gpus() -> None:
         }
     ]
     values = values_with(accelerator_pools=pools, teams=[{"name": "t", "quotas": {"l4": 8}}])
-    (pool,) = karpenter_objects(plan_of(values), "NodePool").values()
+    (pool,) = karpenter_objects(plan_of(values, STACK), "NodePool").values()
     assert pool["spec"]["limits"]["nvidia.com/gpu"] == "4"
     assert pool["spec"]["template"]["metadata"]["labels"]["nvidia.com/device-plugin.config"] == "l4"
 
@@ -229,7 +227,7 @@ def test_node_classes_use_accelerated_al2023_encrypted_disks_and_discovery() -> 
 
 def test_without_customer_managed_keys_the_disk_uses_the_default_key() -> None:
     values = values_with(compliance="standard", security={"customer_managed_keys": False})
-    for cls in karpenter_objects(plan_of(values), "EC2NodeClass").values():
+    for cls in karpenter_objects(plan_of(values, STACK), "EC2NodeClass").values():
         ebs = cls["spec"]["blockDeviceMappings"][0]["ebs"]
         assert ebs["encrypted"] is True and "kmsKeyID" not in ebs
 
@@ -384,11 +382,11 @@ def test_chart_is_the_pin_with_our_values(example: Plan) -> None:
 )
 def test_air_gapped_mirror_serves_the_chart(mirror: str, chart: str) -> None:
     values = values_with(upstream={"charts_mirror": mirror, "manifests_mirror": "/srv/trees"})
-    assert karpenter_chart(plan_of(values).resources).inputs["chart"] == chart
+    assert karpenter_chart(plan_of(values, STACK).resources).inputs["chart"] == chart
 
 
 def test_without_upstream_installs_the_pools_remain() -> None:
-    p = plan_of(values_with(upstream={"install": False}))
+    p = plan_of(values_with(upstream={"install": False}), STACK)
     assert not [r for r in of_type(p.resources, CHART) if "karpenter" in r.name]
     assert set(karpenter_objects(p, "NodePool")) == {"h100", "l40s-spot", "trn2"}
 

@@ -21,9 +21,9 @@ import pytest
 from aistack.cli import main
 from aistack.offline import Plan, PlannedResource, plan
 from components import naming
-from components.spec import LoadedStack, SpecError, load_stack, parse_spec
+from components.spec import SpecError, load_stack, parse_spec
 from components.targets.eks.network import subnet_cidrs
-from tests.conftest import of_type, one, stack_values
+from tests.conftest import of_type, one, plan_of, stack_values
 from tests.test_manifest_schema import validate_custom
 
 VPC = "vpc-0a1b2c3d4e5f60718"
@@ -43,9 +43,7 @@ def aws_values(**changes: Any) -> dict[str, Any]:
     return values
 
 
-def plan_of(values: dict[str, Any], stack: str = "net-test") -> Plan:
-    spec = parse_spec(values)
-    return plan(LoadedStack(stack, Path("x"), spec, {f"aistack:{k}": v for k, v in values.items()}))
+STACK = "net-test"  # the Pulumi stack the plans run as (names derive from it)
 
 
 def problems(values: dict[str, Any]) -> dict[str, list[Any]]:
@@ -97,7 +95,7 @@ def test_aws_subnets_split_the_vpc_by_hand() -> None:
 
 
 def test_defaults_are_the_ranges_aistack_always_used() -> None:
-    gke = plan_of(gcp_values()).resources
+    gke = plan_of(gcp_values(), STACK).resources
     subnet = one(gke, "gcp:compute/subnetwork:Subnetwork").inputs
     assert subnet["ipCidrRange"] == "10.0.0.0/20"
     assert subnet["secondaryIpRanges"] == [
@@ -107,7 +105,7 @@ def test_defaults_are_the_ranges_aistack_always_used() -> None:
     cluster = one(gke, "gcp:container/cluster:Cluster").inputs
     assert cluster["privateClusterConfig"]["masterIpv4CidrBlock"] == "172.16.0.0/28"
     assert "defaultMaxPodsPerNode" not in cluster  # GKE's default (110), as before
-    assert one(plan_of(aws_values()).resources, "aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.0.0.0/16"
+    assert one(plan_of(aws_values(), STACK).resources, "aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.0.0.0/16"
 
 
 def test_a_range_overlapping_another_names_both_and_suggests_a_free_one() -> None:
@@ -204,14 +202,14 @@ def h100_gcp(zones: list[str]) -> dict[str, Any]:
 
 def test_gke_pools_run_only_where_their_chip_is_sold() -> None:
     # H100 (a3-highgpu) in europe-west4: b and c; L4 (g2): a, b and c (SkyPilot's catalog rows, foundation/catalog)
-    p = plan_of(h100_gcp(["europe-west4-a", "europe-west4-b", "europe-west4-c"]))
+    p = plan_of(h100_gcp(["europe-west4-a", "europe-west4-b", "europe-west4-c"]), STACK)
     assert p.pool_zones()["h100"] == ["europe-west4-b", "europe-west4-c"]
     assert p.pool_zones()["l4"] == ["europe-west4-a", "europe-west4-b", "europe-west4-c"]
     assert p.pool_zones()["system"] == []  # the cluster's own locations
     (issue,) = problems(h100_gcp(["europe-west4-a"]))["zones"]
     assert "in europe-west4 it is sold in europe-west4-b, europe-west4-c" in issue.reason
     # no zones given: the catalog's zones of the region
-    assert plan_of(h100_gcp([])).pool_zones()["h100"] == ["europe-west4-b", "europe-west4-c"]
+    assert plan_of(h100_gcp([]), STACK).pool_zones()["h100"] == ["europe-west4-b", "europe-west4-c"]
 
 
 def test_plan_shows_the_zones_per_pool(capsys: Any, tmp_path: Path) -> None:
@@ -227,7 +225,7 @@ def test_plan_shows_the_zones_per_pool(capsys: Any, tmp_path: Path) -> None:
 
 
 def test_eks_pools_take_the_zones_ec2_offers() -> None:
-    p = plan_of(aws_values())
+    p = plan_of(aws_values(), STACK)
     # offline, EC2's offerings (the mocks' answer) are every zone; the NodePools carry the requirement
     every = ["[az-1]", "[az-2]", "[az-3]"]
     assert p.pool_zones() == {"h100": every, "l40s-spot": every, "system": every, "trn2": every}
@@ -251,7 +249,7 @@ EXISTING_GCP = {"network": "corp-net", "subnetwork": "gke-nodes", "pods_range": 
 def test_gcp_own_network_with_its_address_plan() -> None:
     network = {"cidr": "10.20.0.0/22", "pods_cidr": "100.64.0.0/14", "services_cidr": "10.21.0.0/20",
                "master_cidr": "10.21.16.0/28", "max_pods_per_node": 64}  # fmt: skip
-    res = plan_of(gcp_values(network=network)).resources
+    res = plan_of(gcp_values(network=network), STACK).resources
     for t in GCP_CREATED:
         assert len(of_type(res, t)) == 1, t
     subnet = one(res, "gcp:compute/subnetwork:Subnetwork").inputs
@@ -265,7 +263,7 @@ def test_gcp_own_network_with_its_address_plan() -> None:
 
 
 def test_gcp_existing_network_in_the_stack_project() -> None:
-    p = plan_of(gcp_values(network=EXISTING_GCP))
+    p = plan_of(gcp_values(network=EXISTING_GCP), STACK)
     res = p.resources
     for t in GCP_CREATED:
         assert of_type(res, t) == [], t
@@ -315,7 +313,7 @@ AWS_CREATED = (
 
 
 def test_aws_own_network_with_its_range() -> None:
-    res = plan_of(aws_values(network={"cidr": "10.50.0.0/18"})).resources
+    res = plan_of(aws_values(network={"cidr": "10.50.0.0/18"}), STACK).resources
     assert one(res, "aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.50.0.0/18"
     private = [
         s for s in of_type(res, "aws:ec2/subnet:Subnet") if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
@@ -332,7 +330,7 @@ def existing_aws(**network: Any) -> dict[str, Any]:
 
 
 def test_aws_existing_vpc_creates_no_network() -> None:
-    p = plan_of(existing_aws())
+    p = plan_of(existing_aws(), STACK)
     res = p.resources
     for t in AWS_CREATED:
         assert of_type(res, t) == [], t
@@ -353,7 +351,7 @@ def test_aws_existing_vpc_creates_no_network() -> None:
 
 
 def test_aws_existing_vpc_with_endpoints() -> None:
-    res = plan_of(existing_aws(endpoints="create")).resources
+    res = plan_of(existing_aws(endpoints="create"), STACK).resources
     endpoints = {e.inputs["serviceName"]: e.inputs for e in of_type(res, "aws:ec2/vpcEndpoint:VpcEndpoint")}
     interface = ["ec2", "ecr.api", "ecr.dkr", "elasticloadbalancing", "logs", "sts"]
     assert sorted(endpoints) == sorted(f"com.amazonaws.us-east-1.{s}" for s in [*interface, "s3"])
@@ -382,7 +380,7 @@ def _platform(p: Plan) -> dict[str, Any]:
 )
 def test_the_platform_never_sees_the_network(values: Any, other: dict[str, Any]) -> None:
     """Parity: the platform layer is the same object for object, whichever network the target lands in."""
-    base, moved = _platform(plan_of(values())), _platform(plan_of(values(**other)))
+    base, moved = _platform(plan_of(values(), STACK)), _platform(plan_of(values(**other), STACK))
     assert len(base) > 40
     assert base == moved
 

@@ -29,14 +29,13 @@ from typing import Any
 import pytest
 import yaml
 
-from aistack.cli import main
 from aistack.preflight import needs as needs_mod
 from aistack.preflight.needs import stack_needs
 from aistack.preflight.report import QuotaState, evaluate_quotas
 from components.spec import parse_spec
 from foundation import catalog
 from tests import gcp_standin
-from tests.conftest import no_aws_credentials
+from tests.conftest import no_aws_credentials, run_cli
 from tests.gcp_standin import ComputeStandIn, region, reservation
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -54,12 +53,6 @@ def _write_stack(tmp_path: Path, values: dict[str, Any], extra: dict[str, Any] |
     path = tmp_path / "Pulumi.pf.yaml"
     path.write_text(yaml.safe_dump({"config": config}))
     return str(path)
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _flat(text: str) -> str:
@@ -178,7 +171,7 @@ def _plenty() -> None:
 def test_aws_short_quota_exits_1_naming_the_code_and_the_fix(aws: Any, tmp_path: Path, capsys: Any) -> None:
     _plenty()
     EC2_QUOTAS["L-417A185B"] = 192  # one p5.48xlarge; the pool's 2 need 384
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
     flat = _flat(out)
     assert code == 1, out + err
     assert "L-417A185B" in flat and "SHORT" in flat
@@ -192,7 +185,7 @@ def test_aws_usage_counts_running_instances(aws: Any, tmp_path: Path, capsys: An
     EC2_QUOTAS["L-417A185B"] = 512
     image = aws.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     aws.run_instances(ImageId=image, InstanceType="p5.48xlarge", MinCount=1, MaxCount=1)  # 192 vCPUs in use
-    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
+    code, out, _ = run_cli(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
     doc = json.loads(out)
     (row,) = [c for c in doc["checks"] if c["item"] == "L-417A185B"]
     assert code == 1 and row["status"] == "short"
@@ -203,7 +196,7 @@ def test_aws_usage_counts_running_instances(aws: Any, tmp_path: Path, capsys: An
 
 def test_aws_fitting_stack_exits_0(aws: Any, tmp_path: Path, capsys: Any) -> None:
     _plenty()
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
     doc = json.loads(out)
     assert code == 0, out + err
     by_item = {c["item"]: c for c in doc["checks"]}
@@ -216,7 +209,7 @@ def test_aws_fitting_stack_exits_0(aws: Any, tmp_path: Path, capsys: Any) -> Non
 def test_aws_quota_moto_does_not_know_is_not_checked(aws: Any, tmp_path: Path, capsys: Any) -> None:
     _plenty()
     del EC2_QUOTAS["L-3819A6DF"]  # GetServiceQuota and the default both answer NoSuchResource
-    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
+    code, out, _ = run_cli(capsys, "preflight", _write_stack(tmp_path, AWS_STACK), "--json")
     (row,) = [c for c in json.loads(out)["checks"] if c["item"] == "L-3819A6DF"]
     assert code == 2 and row["status"] == "unchecked"
 
@@ -238,22 +231,22 @@ def test_aws_capacity_reservation_covers_the_pool_or_says_why_not(aws: Any, tmp_
     cr = aws.create_capacity_reservation(
         InstanceType="p5.48xlarge", InstancePlatform="Linux/UNIX", AvailabilityZone="us-east-1a", InstanceCount=2
     )["CapacityReservation"]["CapacityReservationId"]
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 2)), "--json")
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 2)), "--json")
     rows = {c["item"]: c for c in json.loads(out)["checks"]}
     assert code == 0, out + err
     assert rows[cr]["status"] == "ok" and "active, 2 of 2" in rows[cr]["have"]
     assert "L-417A185B" not in rows
 
-    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 3)), "--json")
+    code, out, _ = run_cli(capsys, "preflight", _write_stack(tmp_path, _reservation_stack(cr, 3)), "--json")
     row = {c["item"]: c for c in json.loads(out)["checks"]}[cr]
     assert code == 1 and row["status"] == "short"
     assert row["over_limit"]  # a reservation of 2 cannot hold 3 nodes, whatever runs in it
     assert "2 free instances for 3 nodes" in row["fix"]
     assert f"modify-capacity-reservation --capacity-reservation-id {cr} --instance-count 3" in row["fix"]
 
-    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)))
+    code, out, _ = run_cli(capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)))
     assert code == 1 and "not found" in out
-    code, out, _ = _run(
+    code, out, _ = run_cli(
         capsys, "preflight", _write_stack(tmp_path, _reservation_stack("cr-0ffffffffffffffff", 1)), "--json"
     )
     assert [c["over_limit"] for c in json.loads(out)["checks"] if c["item"] == "cr-0ffffffffffffffff"] == [True]
@@ -262,7 +255,7 @@ def test_aws_capacity_reservation_covers_the_pool_or_says_why_not(aws: Any, tmp_
 def test_aws_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
     no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: nothing to sign with
-    code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
+    code, _, err = run_cli(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
     text = " ".join(err.split())
     assert code == 2
     assert "no AWS credentials found" in text and "AWS_ACCESS_KEY_ID" in text and "aws configure" in text
@@ -296,13 +289,13 @@ GCP_PROJECT = {"gcp:project": "acme-ml"}
 
 def test_gcp_short_quota_exits_1_with_the_console_link(gcp: Any, tmp_path: Path, capsys: Any) -> None:
     gcp.regions["us-central1"] = region({"NVIDIA_L4_GPUS": (4, 0), "CPUS": (500, 10), "IN_USE_ADDRESSES": (8, 0)})
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
     flat = _flat(out)
     assert code == 1, out + err
     assert "NVIDIA_L4_GPUS" in flat and "SHORT" in flat and "8 GPUs" in flat
     assert "metric=compute.googleapis.com%2Fnvidia_l4_gpus" in flat.replace(" ", "")
     # The system pool (12) and the l4 pool's g2 vCPUs (96; the region reports no G2_CPUS) share CPUS.
-    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT), "--json")
+    code, out, _ = run_cli(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT), "--json")
     cpus = [c for c in json.loads(out)["checks"] if c["item"] == "CPUS"]
     assert [(c["pools"], c["need"], c["status"]) for c in cpus] == [
         (["system"], "12 vCPUs", "ok"),
@@ -336,7 +329,7 @@ def test_gcp_spot_tpu_fits_through_either_quota(gcp: Any, tmp_path: Path, capsys
             "IN_USE_ADDRESSES": (8, 0),
         }
     )
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
     rows = {c["item"]: c for c in json.loads(out)["checks"]}
     assert code == 0, out + err
     assert rows["TPU_LITE_PODSLICE_V5"]["need"] == "16 TPU chips"  # one 4x4 slice, whatever max_nodes says
@@ -362,7 +355,7 @@ def test_gcp_reservation_pool_needs_the_reservation_not_quota(gcp: Any, tmp_path
     gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = reservation(
         "res-h100", "us-central1-a", "a3-highgpu-8g", 4, 1
     )
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
     rows = {c["item"]: c for c in json.loads(out)["checks"]}
     assert code == 0, out + err
     assert rows["res-h100"]["status"] == "ok" and "READY, 3 of 4 × a3-highgpu-8g" in rows["res-h100"]["have"]
@@ -371,7 +364,7 @@ def test_gcp_reservation_pool_needs_the_reservation_not_quota(gcp: Any, tmp_path
     gcp.reservations[("acme-ml", "us-central1-a", "res-h100")] = reservation(
         "res-h100", "us-central1-a", "a3-highgpu-8g", 4, 3
     )
-    code, out, _ = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    code, out, _ = run_cli(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
     row = {c["item"]: c for c in json.loads(out)["checks"]}["res-h100"]
     assert code == 1 and "1 free VM for 2 nodes" in row["fix"]
     assert (
@@ -387,7 +380,7 @@ def test_gcp_quota_the_region_does_not_report_is_not_checked(gcp: Any, tmp_path:
         "accelerator_pools": [{"name": "v6e", "accelerator": "tpu-v6e", "count": 8, "tpu_topology": "2x4"}],
     }
     gcp.regions["us-central1"] = region({"CPUS": (24, 0), "IN_USE_ADDRESSES": (8, 0)})
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT))
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT))
     assert code == 2, out + err
     assert "TPUS_PER_TPU_FAMILY" in _flat(out) and "not checked" in _flat(out)
 
@@ -482,14 +475,14 @@ def test_gcp_no_credentials_exits_2_naming_them(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no ADC file there
     monkeypatch.setattr("aistack.preflight.credentials._on_google_vm", lambda: False)
-    code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
+    code, _, err = run_cli(capsys, "preflight", _write_stack(tmp_path, GCP_STACK, GCP_PROJECT))
     text = " ".join(err.split())
     assert code == 2
     assert "GOOGLE_APPLICATION_CREDENTIALS" in text and "gcloud auth application-default login" in text
 
 
 def test_onprem_has_nothing_to_check(capsys: Any) -> None:
-    code, out, _ = _run(capsys, "preflight", "onprem-gpu")
+    code, out, _ = run_cli(capsys, "preflight", "onprem-gpu")
     assert code == 0
     assert "nothing to check" in out and len(out.strip().splitlines()) == 1
 
@@ -670,11 +663,11 @@ def test_program_hook_is_off_under_mocks_and_when_disabled(aws: Any, tmp_path: P
 
 
 def test_plan_shows_the_quota_each_pool_needs(capsys: Any) -> None:
-    code, out, err = _run(capsys, "plan", "aws-gpu")
+    code, out, err = run_cli(capsys, "plan", "aws-gpu")
     assert code == 0, err
     assert "quota each pool needs" in out
     assert "L-417A185B" in out and "L-0263D0A3" in out  # the h100 pool's P quota; the NAT gateways' Elastic IPs
-    code, out, _ = _run(capsys, "plan", "aws-gpu", "--json")
+    code, out, _ = run_cli(capsys, "plan", "aws-gpu", "--json")
     doc = json.loads(out)
     h100 = [q for q in doc["quota_needs"]["quotas"] if q["pool"] == "h100"]
     assert [(q["quota"], q["amount"], q["unit"]) for q in h100] == [("L-417A185B", 384, "vCPUs")]
@@ -705,7 +698,7 @@ def test_gcp_shared_reservation_and_affinity_any(gcp: Any, tmp_path: Path, capsy
     open_res = reservation("any-l4", "us-central1-b", "g2-standard-8", 5, 3)
     open_res["specificReservationRequired"] = False
     gcp.reservations[("acme-ml", "us-central1-b", "any-l4")] = open_res
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, values, GCP_PROJECT), "--json")
     rows = {(tuple(c["pools"]), c["item"]): c for c in json.loads(out)["checks"]}
     assert code == 0, out + err
     shared = rows[(("shared",), "projects/acme-shared/reservations/res-l4")]
@@ -718,7 +711,7 @@ def test_gcp_shared_reservation_and_affinity_any(gcp: Any, tmp_path: Path, capsy
 def test_aws_unknown_profile_exits_2_not_a_crash(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
     no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
-    code, _, err = _run(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
+    code, _, err = run_cli(capsys, "preflight", _write_stack(tmp_path, AWS_STACK))
     text = " ".join(err.split())
     assert code == 2 and "does-not-exist" in text and "To fix:" in text
 

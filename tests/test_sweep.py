@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from aistack.cli import main
 from aistack.teardown import Owner
 from aistack.teardown.aws import KINDS as AWS_KINDS
 from aistack.teardown.aws import aws_findings
@@ -35,7 +34,7 @@ from aistack.teardown.gcp import gcp_findings
 from components.naming import GCP_PROJECT_LABEL, GCP_STACK_LABEL, PROJECT_TAG, STACK_TAG
 from components.spec import load_stack
 from tests import gcp_standin
-from tests.conftest import no_aws_credentials
+from tests.conftest import no_aws_credentials, run_cli
 from tests.gcp_standin import API, PROJECT, ComputeStandIn
 
 REGION = "us-east-1"
@@ -45,12 +44,6 @@ def _stack(tmp_path: Path, name: str, values: dict[str, Any]) -> str:
     path = tmp_path / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump({"config": values}))
     return str(path)
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ------------------------------------------------------------------------------------------ AWS (moto)
@@ -224,10 +217,10 @@ def test_aws_clean_account_exits_0(aws: Any, tmp_path: Path, capsys: Any) -> Non
     _seed_aws(aws, THEIRS, {"kubernetes.io/cluster/aistack-prod": "owned"}, "prod")  # another stack's only
     _seed_untagged(aws)
     stack = _stack(tmp_path, "dev", {"aistack:target": "aws", "aistack:region": REGION})
-    code, out, err = _run(capsys, "sweep", stack)
+    code, out, err = run_cli(capsys, "sweep", stack)
     assert code == 0, out + err
     assert "clean" in out and "12 types" in out
-    code, out, _ = _run(capsys, "sweep", stack, "--json")
+    code, out, _ = run_cli(capsys, "sweep", stack, "--json")
     doc = json.loads(out)
     assert (code, doc["clean"], doc["findings"], doc["exit_code"]) == (0, True, [], 0)
     assert doc["checked"] == list(AWS_KINDS)
@@ -238,7 +231,7 @@ def test_aws_leftovers_of_every_type_are_listed_with_their_delete_command(
 ) -> None:
     ours, theirs = _seed_both(aws)
     stack = _stack(tmp_path, "dev", {"aistack:target": "aws", "aistack:region": REGION})
-    code, out, err = _run(capsys, "sweep", stack, "--json")
+    code, out, err = run_cli(capsys, "sweep", stack, "--json")
     assert code == 1, err
     doc = json.loads(out)
     got = {(f["type"], f["id"]) for f in doc["findings"]}
@@ -285,7 +278,7 @@ def test_aws_leftovers_of_every_type_are_listed_with_their_delete_command(
         f"aws logs delete-log-group --log-group-name /aistack/dev/audit {r}"
     )
     # the table: every type named, with its commands
-    code, out, err = _run(capsys, "sweep", stack)
+    code, out, err = run_cli(capsys, "sweep", stack)
     assert code == 1
     for plural in AWS_KINDS.values():
         assert f"{plural} (" in out, plural
@@ -304,7 +297,7 @@ def test_aws_delete_removes_the_stack_s_leftovers_and_nothing_else(aws: Any, tmp
     }
     assert roots <= before["volume"]
     stack = _stack(tmp_path, "dev", {"aistack:target": "aws", "aistack:region": REGION})
-    code, out, err = _run(capsys, "sweep", stack, "--delete", "--json")
+    code, out, err = run_cli(capsys, "sweep", stack, "--delete", "--json")
     doc = json.loads(out)
     assert code == 0, (doc["errors"], doc["findings"], err)
     assert doc["findings"] == [] and doc["errors"] == []
@@ -316,7 +309,7 @@ def test_aws_delete_removes_the_stack_s_leftovers_and_nothing_else(aws: Any, tmp
         # exactly the stack's are gone: the other stack's, the untagged and Pulumi's own (VPC default group,
         # the NAT gateway's untagged Elastic IP) are all still there
         assert after[kind] == before[kind] - ours_all[kind], kind
-    code, out, _ = _run(capsys, "sweep", stack)
+    code, out, _ = run_cli(capsys, "sweep", stack)
     assert code == 0 and "clean" in out
 
 
@@ -332,11 +325,11 @@ def test_aws_delete_refuses_while_the_stack_s_cluster_runs(aws: Any, tmp_path: P
     aws.client("eks").create_cluster(name="aistack-dev", roleArn=role, resourcesVpcConfig={"subnetIds": subnets})
     before = _present(aws)
     stack = _stack(tmp_path, "dev", {"aistack:target": "aws", "aistack:region": REGION})
-    code, out, err = _run(capsys, "sweep", stack, "--delete")
+    code, out, err = run_cli(capsys, "sweep", stack, "--delete")
     assert code == 2 and "aistack-dev still exists" in err and "pulumi destroy" in err
     assert _present(aws) == before  # nothing deleted
     aws.client("eks").delete_cluster(name="aistack-dev")  # gone: the sweep may delete again
-    code, out, _ = _run(capsys, "sweep", stack, "--delete", "--json")
+    code, out, _ = run_cli(capsys, "sweep", stack, "--delete", "--json")
     assert code == 0 and json.loads(out)["deleted"]
 
 
@@ -345,7 +338,7 @@ def test_aws_without_credentials_exits_2_with_the_fix(
 ) -> None:
     no_aws_credentials(monkeypatch, tmp_path)
     stack = _stack(tmp_path, "dev", {"aistack:target": "aws", "aistack:region": REGION})
-    code, out, err = _run(capsys, "sweep", stack)
+    code, out, err = run_cli(capsys, "sweep", stack)
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "no AWS credentials" in lines[0] and "To fix: run `aws configure`" in lines[0]
@@ -659,7 +652,7 @@ def _gcp_rows(doc: dict[str, Any]) -> set[tuple[str, str, str, str]]:
 def test_gcp_clean_project_exits_0(gcp: str, capsys: Any) -> None:
     _seed_gcp_stack("prod")
     _put("firewalls", "global", "allow-dev-ssh", network=_net("default"))
-    code, out, err = _run(capsys, "sweep", gcp, "--json")
+    code, out, err = run_cli(capsys, "sweep", gcp, "--json")
     doc = json.loads(out)
     assert code == 0, (doc, err)
     assert doc["findings"] == [] and doc["checked"] == list(GCP_KINDS)
@@ -670,7 +663,7 @@ def test_gcp_clean_project_exits_0(gcp: str, capsys: Any) -> None:
 
 def test_gcp_leftovers_of_every_type_are_listed_with_their_delete_command(gcp: str, capsys: Any) -> None:
     _seed_gcp()
-    code, out, err = _run(capsys, "sweep", gcp, "--json")
+    code, out, err = run_cli(capsys, "sweep", gcp, "--json")
     assert code == 1, err
     doc = json.loads(out)
     assert _gcp_rows(doc) == GCP_EXPECTED
@@ -686,7 +679,7 @@ def test_gcp_leftovers_of_every_type_are_listed_with_their_delete_command(gcp: s
     unlabeled = {f["type"] for f in doc["findings"] if "this type takes no labels" in f["matched_by"]}
     assert unlabeled == {"target-pool", "backend-service", "network-endpoint-group", "instance-group", "firewall"}
     assert any("take no labels" in n for n in doc["notes"])
-    code, out, err = _run(capsys, "sweep", gcp)
+    code, out, err = run_cli(capsys, "sweep", gcp)
     assert code == 1
     for kind in GCP_KINDS.values():
         assert f"{kind.plural} (" in out, kind.plural
@@ -696,7 +689,7 @@ def test_gcp_leftovers_of_every_type_are_listed_with_their_delete_command(gcp: s
 def test_gcp_delete_removes_in_dependency_order_and_nothing_else(gcp: str, capsys: Any) -> None:
     ours, theirs = _seed_gcp()
     before = set(SweepStandIn.resources)
-    code, out, err = _run(capsys, "sweep", gcp, "--delete", "--json")
+    code, out, err = run_cli(capsys, "sweep", gcp, "--delete", "--json")
     doc = json.loads(out)
     assert code == 0, (doc["errors"], doc["findings"], err)
     assert doc["findings"] == [] and doc["errors"] == [] and len(doc["deleted"]) == len(GCP_EXPECTED)
@@ -708,7 +701,7 @@ def test_gcp_delete_removes_in_dependency_order_and_nothing_else(gcp: str, capsy
     assert order.index("instances") < order.index("disks")
     assert order.index("forwardingRules") < order.index("targetPools") < order.index("addresses")
     assert order.index("backendServices") < order.index("networkEndpointGroups")
-    code, out, _ = _run(capsys, "sweep", gcp)
+    code, out, _ = run_cli(capsys, "sweep", gcp)
     assert code == 0 and "clean" in out
 
 
@@ -717,7 +710,7 @@ def test_gcp_delete_reports_what_the_api_refused(gcp: str, capsys: Any) -> None:
     # a disk of the stack used by an instance that is not the stack's: it cannot go, and says why
     other = _put("instances", "zones/us-central1-a", "someone-else", labels={}, status="RUNNING")
     SweepStandIn.resources[(PROJECT, "disks", "zones/us-central1-a", "pvc-dev-attached")]["users"] = [other]
-    code, out, _ = _run(capsys, "sweep", gcp, "--delete", "--json")
+    code, out, _ = run_cli(capsys, "sweep", gcp, "--delete", "--json")
     doc = json.loads(out)
     assert code == 1
     assert [f["name"] for f in doc["findings"]] == ["pvc-dev-attached"]
@@ -732,7 +725,7 @@ def test_gcp_without_credentials_exits_2_with_the_fix(
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setattr("aistack.preflight.credentials._on_google_vm", lambda: False)
     stack = _stack(tmp_path, "dev", {"aistack:target": "gcp", "aistack:region": "us-central1", "gcp:project": PROJECT})
-    code, out, err = _run(capsys, "sweep", stack)
+    code, out, err = run_cli(capsys, "sweep", stack)
     lines = err.strip().splitlines()
     assert code == 2 and out == "" and len(lines) == 1
     assert "gcloud auth application-default login" in lines[0]
@@ -757,5 +750,5 @@ def test_gcp_findings_is_pure() -> None:
 def test_onprem_has_nothing_to_sweep(tmp_path: Path, capsys: Any) -> None:
     loaded = load_stack(str(Path("stacks/Pulumi.onprem-gpu.yaml").resolve()))
     assert loaded.spec.target == "onprem"
-    code, out, _ = _run(capsys, "sweep", "stacks/Pulumi.onprem-gpu.yaml")
+    code, out, _ = run_cli(capsys, "sweep", "stacks/Pulumi.onprem-gpu.yaml")
     assert code == 0 and "on-prem" in out
