@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.gcp_standin import iam_policy, network, region, subnetwork
 from tests.test_preflight import (  # noqa: F401 (fixtures)
     EC2_QUOTAS,
     GCP_PROJECT,
     _plenty,
-    _run,
     _write_stack,
     aws,
     compute_server,
@@ -37,7 +37,7 @@ ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2", "elasticloadbalancing", "logs",
 
 
 def _doc(capsys: Any, tmp_path: Path, values: dict[str, Any], extra: dict[str, Any] | None = None) -> tuple[int, Any]:
-    code, out, err = _run(capsys, "preflight", _write_stack(tmp_path, values, extra), "--json")
+    code, out, err = run_cli(capsys, "preflight", _write_stack(tmp_path, values, extra), "--json")
     assert out, err
     return code, json.loads(out)
 
