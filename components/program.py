@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
+from . import local_overrides
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
 from .spec.dra import notes as dra_notes
 from .spec.loader import (
@@ -22,13 +24,24 @@ from .stack import AiStack
 
 
 def config_bag() -> dict[str, Any]:
-    """Every config value the engine (or the offline planner) handed this program."""
-    return {**get_config_env(), **CONFIG.get()}
+    """Every config value the engine (or the offline planner) handed this program, with what `aistack local
+    env` exported for this stack applied (components/local_overrides.py)."""
+    bag, _ = _overridden()
+    return bag
+
+
+def _overridden() -> tuple[dict[str, Any], str | None]:
+    try:
+        return local_overrides.apply({**get_config_env(), **CONFIG.get()}, pulumi.get_stack(), os.environ)
+    except local_overrides.OverrideError as exc:
+        raise pulumi.RunError(str(exc)) from None
 
 
 def spec_from_config() -> StackSpec:
     """Validate the whole stack config before any resource exists; fail with every problem listed."""
-    bag = config_bag()
+    bag, note = _overridden()
+    if note is not None:
+        pulumi.log.info(note)
     source = f"stack {pulumi.get_stack()}"
     try:
         values = spec_values_from_config(bag, from_engine=True)  # a near-miss namespace is an error too

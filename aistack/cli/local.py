@@ -249,6 +249,16 @@ def destroy_cmd(stack: Annotated[str, typer.Option("--stack")] = "local", verbos
     console.print(f"pulumi destroy: {_changes(changes)}")
 
 
+def _kubeconfig_if_moved(stack: str) -> Path | None:
+    """The local cluster's kubeconfig when it is not the one the committed stack file names (AISTACK_LOCAL_DIR
+    moved the cluster's state), else None."""
+    from ..local import cluster
+
+    here = cluster.Layout(cluster.STATE_DIR).kubeconfig
+    named = load_or_exit(stack).spec.cluster.kubeconfig
+    return None if named is not None and Path(named).expanduser() == here.expanduser() else here
+
+
 @app.command("env")
 def env_cmd() -> None:
     """Shell exports for running `pulumi` yourself against the local backend: eval "$(aistack local env)"."""
@@ -258,6 +268,10 @@ def env_cmd() -> None:
 
     for key, value in deploy.engine_env(tools_bin()).items():
         typer.echo(f"export {key}={shlex.quote(value)}")
+    # The sources `aistack local up` chose (a mirror, or the CRDs only) reach plain `pulumi` the way they reach
+    # the demo's: without this, `pulumi preview -s local` would plan to move every chart to its public source.
+    var, chosen = deploy.overrides_env("local", upstream=_upstream(), kubeconfig=_kubeconfig_if_moved("local"))
+    typer.echo(f"unset {var}" if chosen is None else f"export {var}={shlex.quote(chosen)}")
 
 
 @app.command("teams")

@@ -101,6 +101,18 @@ def engine_env(bin_dir: Path, state: Path = STATE_DIR) -> dict[str, str]:
     }
 
 
+def overrides_env(
+    stack: str, *, upstream: dict[str, Any] | None, kubeconfig: Path | None = None
+) -> tuple[str, str | None]:
+    """(name, value) of the variable that gives plain `pulumi -s STACK` what the demo's private config
+    changes (components/local_overrides.py); value None: nothing to change, the variable is unset."""
+    from components import local_overrides
+
+    if upstream is None and kubeconfig is None:
+        return local_overrides.ENV, None
+    return local_overrides.ENV, local_overrides.encode(stack, upstream, None if kubeconfig is None else str(kubeconfig))
+
+
 def language_host(bin_dir: Path, path: str | None = None) -> Path | None:
     """Pulumi's Python language host next to `pulumi` or on ``path`` (default $PATH), if it can run."""
     for candidate in (bin_dir / LANGUAGE_HOST, shutil.which(LANGUAGE_HOST, path=path)):

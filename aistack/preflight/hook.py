@@ -25,9 +25,10 @@ def run_preflight(spec: StackSpec, bag: dict[str, Any]) -> None:
     Runs only for cloud targets, with aistack:preflight on, outside mocks and when credentials are
     present (found without a network call); without credentials it logs one line and the deployment
     goes on, as it would have before. What could not be checked is a warning, never a failure."""
-    if spec.target not in ("gcp", "aws") or not spec.preflight or os.environ.get(PREFLIGHT_ENV) == "0":
+    if under_mocks() or os.environ.get(PREFLIGHT_ENV) == "0":
         return
-    if under_mocks():
+    _sources(spec)
+    if spec.target not in ("gcp", "aws") or not spec.preflight:
         return
     # Looked up on the package at call time so that tests can stand in for the cloud calls.
     from aistack import preflight
@@ -51,3 +52,12 @@ def run_preflight(spec: StackSpec, bag: dict[str, Any]) -> None:
         pulumi.log.warn(report.text())
     else:
         pulumi.log.info(report.summary())
+
+
+def _sources(spec: StackSpec) -> None:
+    """Every chart and manifest source the stack installs from answers, or one line says which does not."""
+    from aistack.preflight import sources
+
+    failed = sources.unreachable(spec)
+    if failed:
+        raise pulumi.RunError(sources.message(pulumi.get_stack(), failed))
