@@ -44,7 +44,7 @@ def spec_from_config() -> StackSpec:
         pulumi.log.info(note)
     source = f"stack {pulumi.get_stack()}"
     try:
-        values = spec_values_from_config(bag, from_engine=True)  # a near-miss namespace is an error too
+        values = spec_values_from_config(bag)  # a near-miss namespace is an error too
         spec = parse_spec(values, source=source)
         keys = {key: f"{NAMESPACE}:{key}" for key in OBJECT_STORE_CREDENTIALS}
         present = {key: is_config_secret(full) for key, full in keys.items() if full in bag}

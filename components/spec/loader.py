@@ -225,13 +225,15 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def spec_values_from_config(config: Mapping[str, Any], *, from_engine: bool = False) -> dict[str, Any]:
-    """Pick the ``aistack:*`` keys out of a full Pulumi config bag.
+def spec_values_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick the ``aistack:*`` keys out of a full Pulumi config bag: the engine's or a stack file's.
 
-    from_engine: values come from the Pulumi engine, which passes every value as text and
-    structured ones as JSON; a stack file read with YAML already has native values.
+    The engine passes every value as text and structured ones as JSON. A stack file read with YAML
+    mostly has native values, but its text is decoded the engine's way too: `pulumi config set` (3.259)
+    rewrites every top-level value of the file as a string (``aistack:data_protection: "false"`` after
+    another key is set), which the engine reads as the boolean, so the offline commands must as well.
     """
-    decode = _decode if from_engine else (lambda v: v)
+    decode = _decode
     out: dict[str, Any] = {}
     issues: list[SpecIssue] = []
     for key, value in config.items():
