@@ -9,6 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import naming
+from .images.charts import PULL_SECRET, chart_values
+from .images.rewrite import transform
 from .sources import chart_source
 from .spec import StackSpec
 
@@ -34,10 +36,19 @@ def install_chart(
     name Helm cannot take as a release name (over 53 characters, from a long stack name) gives way to
     the chart's own name (naming.helm_release). ``skip_crds``: leave out the chart's ``crds/`` (another
     chart owns identical ones: one owner per CRD, or the second's apply fights the first's on every ``up``).
+    With ``upstream.image_registry``, the values also point every image of the chart at the site registry
+    (components/images/charts.py).
     """
     if not spec.upstream.install:
         return None
     src = chart_source(key, spec.upstream)
+    # Air-gapped: every image part of the chart under the site registry (images.charts); none set: unchanged.
+    registry, pull = spec.upstream.image_registry, spec.upstream.image_pull_secret is not None
+    values = chart_values(key, values, registry, pull)
+    if registry is not None:  # and what no value reaches, object by object (images.rewrite); idempotent
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(transforms=transform(registry, PULL_SECRET if pull else None))
+        )
     return k8s.helm.v4.Chart(
         name,
         chart=src.chart,

@@ -10,6 +10,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
 from . import local_overrides
+from .local_overrides import UPSTREAM_KEY
 from .spec import SpecError, StackSpec, parse_spec, spec_values_from_config
 from .spec.dra import notes as dra_notes
 from .spec.loader import (
@@ -19,6 +20,7 @@ from .spec.loader import (
     AlertCredentials,
     alert_credentials_from_engine,
     credential_issues,
+    pull_secret_issues,
 )
 from .stack import AiStack
 
@@ -54,6 +56,7 @@ def spec_from_config() -> StackSpec:
             else AlertCredentials()
         )
         issues = credential_issues(spec, present, alerts)
+        issues += pull_secret_issues(spec, is_config_secret(UPSTREAM_KEY))
         if issues:
             raise SpecError(issues, source)
         return spec

@@ -38,6 +38,9 @@ def test_the_shared_mirror_holds_everything_a_stack_installs(tmp_path: Path, bas
     names = {r["name"] for r in rows}
     assert {"gpu-operator", "kueue", "kube-prometheus-stack"} <= names
     assert all(r["from"].startswith(str(MIRROR)) for r in rows)
+    # The local stack's h100-dra pool installs NVIDIA's DRA driver chart: a mirror check that skipped it would
+    # pass while the air-gapped install then fails.
+    assert ("nvidia-dra-driver-gpu" in names) == (base == "local")
 
 
 def test_a_missing_chart_is_named_with_the_fix(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from .catalog import app as catalog_app
 from .check import check
 from .common import EXIT_BUG, EXIT_INVALID, EXIT_OK, err, styled
 from .drift import drift
+from .images import images
 from .local import app as local_app
 from .manifests import manifests
 from .plan import plan_cmd
@@ -39,6 +40,7 @@ app.command("plan")(plan_cmd)
 app.command("preflight")(preflight)
 app.command("manifests")(manifests)
 app.command("upstreams")(upstreams)
+app.command("images")(images)
 app.command("verify-nodes")(verify_nodes)
 app.command("check")(check)
 app.command("drift")(drift)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from .common import EXIT_FOUND, console, err, load_or_exit
+from .common import EXIT_FOUND, EXIT_INVALID, console, err, fail, load_or_exit
 
-# Charts each platform part installs; Kubeflow's manifest trees come from install_plan; the
-# target's own installs (on-prem storage, object store, MetalLB; EKS's Karpenter) from the target.
-CHARTS = ("gpu-operator", "kueue", "kube-prometheus-stack")
+if TYPE_CHECKING:
+    from components.spec import LoadedStack
 
 
 def mirror_status(kind: str, where: str) -> str:
@@ -77,28 +76,99 @@ def remote_rows(mirror: Path, tree: str, paths: list[tuple[str, str]]) -> list[d
     return [{"name": ", ".join(pulled_by[url]), "kind": "remote", **row} for url, row in rows.items()]
 
 
+def pull_secret(loaded: LoadedStack, pull_secret_file: Path | None) -> str | None:
+    """The pull secret to check the image registry with: the file given, else the stack's own (a Pulumi
+    secret, which the offline loader masks, read through `pulumi config get`)."""
+    from aistack.images_check import SECRET_KEY, pulumi_secret
+    from components.spec.loader import SECRET_PLACEHOLDER
+
+    from .images import tool
+
+    if pull_secret_file is not None:
+        try:
+            return pull_secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail(
+                f"--pull-secret-file {pull_secret_file}: cannot read it ({exc.strerror or exc}).",
+                "pass a readable file holding USER:PASSWORD or a .dockerconfigjson.",
+            )
+    given = loaded.spec.upstream.image_pull_secret
+    if given is None:
+        return None
+    value = given.get_secret_value()
+    if value != SECRET_PLACEHOLDER:
+        return value
+    try:
+        return pulumi_secret(loaded.name, loaded.path, SECRET_KEY, tool("pulumi"))
+    except RuntimeError as exc:
+        fail(
+            f"{SECRET_KEY} is a Pulumi secret and `pulumi config get` could not read it: {exc}.",
+            "log in to the stack's backend with its passphrase or key at hand, or pass --pull-secret-file.",
+        )
+
+
+def image_rows(loaded: LoadedStack, registry: str, pull_secret_file: Path | None) -> list[dict[str, str]]:
+    """One row per image the stack runs: where the site registry must hold it and whether it does (a manifest
+    HEAD each); a check that cannot be made ends the command with one line."""
+    from aistack.images_check import RegistryAuthError, RegistryError, check_images
+
+    from .images import ImagesError, stack_images
+
+    secret = pull_secret(loaded, pull_secret_file)
+    try:
+        found = stack_images(loaded)
+        checked = check_images((ref.reference for ref in found), registry, secret)
+    except ImagesError as exc:
+        fail(str(exc).split(" To fix: ")[0], str(exc).partition(" To fix: ")[2])
+    except RegistryError as exc:
+        message, _, fix = str(exc).partition(" To fix: ")
+        fail(message, fix, EXIT_INVALID if isinstance(exc, RegistryAuthError) else EXIT_FOUND)
+    by_ref = {ref.reference: ref for ref in found}
+    return [
+        {
+            "name": c.source,
+            "kind": "image",
+            "version": by_ref[c.source].digest or by_ref[c.source].tag or "latest",
+            "from": c.mirrored,
+            "mirror_as": c.mirrored.split("/", 1)[1],
+            "source": c.source,
+            "in_mirror": "ok" if c.present else "missing",
+            "copy": c.copy_command,
+        }
+        for c in checked
+    ]
+
+
 def upstreams(
     stack: Annotated[str | None, typer.Argument(help="Stack whose sources to resolve (mirror included).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    pull_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="With upstream.image_registry: a file holding the pull secret (USER:PASSWORD or a "
+            ".dockerconfigjson) to check the registry with. Default: the stack's upstream.image_pull_secret "
+            "(a Pulumi secret is read with `pulumi config get`)."
+        ),
+    ] = None,
 ) -> None:
     """List the pinned charts and manifests (one place to bump), or where STACK takes each from."""
     # Imported here, not at start-up: kubeflow and the on-prem target pull in Pulumi and its Kubernetes SDK.
+    from aistack.preflight.sources import stack_keys
     from components.handle import DEFAULT_CNI_BIN_DIR
     from components.platform.kubeflow import MANIFESTS, install_plan
     from components.sources import chart_source, manifest_directory, manifest_file
     from components.spec.model import UpstreamSpec
-    from components.targets import eks
-    from components.targets.onprem import upstream_keys
     from components.versions import UPSTREAMS
 
     upstream = UpstreamSpec()
+    loaded = None
     kubeflow_paths: list[tuple[str, str]] = []
     keys = [k for k, u in UPSTREAMS.items() if u.kind != "manifests"]
     if stack is not None:
         loaded = load_or_exit(stack)
         upstream = loaded.spec.upstream
         kubeflow_paths = install_plan(loaded.spec, DEFAULT_CNI_BIN_DIR)
-        keys = [*CHARTS, *upstream_keys(loaded.spec), *eks.upstream_keys(loaded.spec)]
+        keys = stack_keys(loaded.spec)
     rows = []
     for key in keys:
         u = UPSTREAMS[key]
@@ -130,6 +200,8 @@ def upstreams(
         r["in_mirror"] = mirror_status(r["kind"], r["from"])
     if upstream.manifests_mirror is not None:
         rows += remote_rows(Path(upstream.manifests_mirror), u.mirror_name, kubeflow_paths)
+    if loaded is not None and upstream.image_registry is not None:
+        rows += image_rows(loaded, upstream.image_registry, pull_secret_file)
     missing = [r for r in rows if r["in_mirror"] == "missing"]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -141,13 +213,22 @@ def upstreams(
     for col in ("name", "kind", "version", "from", "mirror as", "in mirror"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], r["kind"], r["version"], r["from"], r["mirror_as"], r["in_mirror"])
+        if r["kind"] != "image":
+            table.add_row(r["name"], r["kind"], r["version"], r["from"], r["mirror_as"], r["in_mirror"])
     console.print(table)
+    images = [r for r in rows if r["kind"] == "image"]
+    if images:
+        held = sum(r["in_mirror"] == "ok" for r in images)
+        console.print(
+            f"images: {held} of {len(images)} in {upstream.image_registry} (`aistack images {stack}` lists them)"
+        )
     if upstream.install is False:
         console.print("upstream.install is false: this stack installs none of these; they must be present already.")
     if missing:
         for r in missing:
-            if r["kind"] == "remote" and "problem" in r:
+            if r["kind"] == "image":
+                err.print(f"missing from the image registry: {r['source']}. To fix: {r['copy']}", soft_wrap=True)
+            elif r["kind"] == "remote" and "problem" in r:
                 err.print(f"missing from the mirror: {r['name']}: {r['problem']}", soft_wrap=True)
             elif r["kind"] == "remote":
                 err.print(
@@ -162,7 +243,8 @@ def upstreams(
             "(charts as `helm pull` delivers them: <chart>-<version>.tgz; manifest trees unpacked at the pinned "
             "commit; remote references as the mirror's remote/ rule says: https://github.com/ORG/REPO//PATH?ref=REF "
             "at remote/github.com/ORG/REPO@REF/PATH, a release asset at its URL's path under remote/github.com/), "
-            "or point upstream.charts_mirror / manifests_mirror at the directory that holds them.",
+            "or point upstream.charts_mirror / manifests_mirror at the directory that holds them; images with the "
+            "`crane copy` (or `skopeo copy`) command printed for each.",
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_FOUND)

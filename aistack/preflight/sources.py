@@ -33,23 +33,30 @@ class Endpoint:
     needed_by: tuple[str, ...]
 
 
+def stack_keys(spec: StackSpec) -> list[str]:
+    """The pinned charts and manifest files (components/versions.py keys) the stack installs, Kubeflow's
+    manifest tree aside: the platform's charts, NVIDIA's DRA driver for dra pools, the target's own."""
+    from components.platform.dra import CHART_KEY as DRA_CHART
+    from components.targets import eks
+    from components.targets.onprem import upstream_keys
+
+    keys = [*PLATFORM_CHARTS, *upstream_keys(spec), *eks.upstream_keys(spec)]
+    if any(p.allocation == "dra" for p in spec.accelerator_pools):
+        keys.append(DRA_CHART)
+    return keys
+
+
 def references(spec: StackSpec) -> dict[str, str]:
     """upstream name → the chart reference, manifest directory or file the program would install from."""
     from components.handle import DEFAULT_CNI_BIN_DIR
-    from components.platform.dra import CHART_KEY as DRA_CHART
     from components.platform.kubeflow import MANIFESTS, install_plan
     from components.sources import chart_source, manifest_directory, manifest_file
-    from components.targets import eks
-    from components.targets.onprem import upstream_keys
     from components.versions import UPSTREAMS
 
     if not spec.upstream.install:
         return {}
-    keys = [*PLATFORM_CHARTS, *upstream_keys(spec), *eks.upstream_keys(spec)]
-    if any(p.allocation == "dra" for p in spec.accelerator_pools):
-        keys.append(DRA_CHART)
     refs: dict[str, str] = {}
-    for key in keys:
+    for key in stack_keys(spec):
         kind = UPSTREAMS[key].kind
         refs[key] = chart_source(key, spec.upstream).reference if kind == "chart" else manifest_file(key, spec.upstream)
     for name, path in install_plan(spec, DEFAULT_CNI_BIN_DIR)[:1]:  # one directory names the tree's host

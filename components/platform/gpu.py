@@ -14,11 +14,14 @@ from typing import Any
 import yaml
 
 from ..handle import DEFAULT_DEVICE_PLUGIN_CONFIG, POOL_LABEL, NvidiaStack, PodEndpoint, PoolInventory
+from ..images.charts import PULL_SECRET
+from ..images.refs import mirrored_prefix
 from ..spec import StackSpec
 from ..versions import pinned, release
 
 NAMESPACE = "gpu-operator"
 DEVICE_PLUGIN_CONFIGMAP = "aistack-device-plugin"
+DRIVER_REPOSITORY = "nvcr.io/nvidia"  # the driver image's registry path (gpu-operator values.yaml driver.repository)
 # The operator's DCGM exporter pods (assets/state-dcgm-exporter/0800_daemonset.yaml in NVIDIA/gpu-operator).
 OPERATOR_DCGM = PodEndpoint(NAMESPACE, {"app": "nvidia-dcgm-exporter"}, "metrics")
 
@@ -130,11 +133,22 @@ def device_plugin_configmap(spec: StackSpec, inventory: tuple[PoolInventory, ...
     }
 
 
-def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack, driver: str) -> list[dict[str, Any]]:
-    """One NVIDIADriver per NVIDIA pool when the operator manages drivers, so pools upgrade independently."""
+def driver_objects(
+    inventory: tuple[PoolInventory, ...],
+    nvidia: NvidiaStack,
+    driver: str,
+    registry: str | None = None,
+    pull_secret: bool = False,
+) -> list[dict[str, Any]]:
+    """One NVIDIADriver per NVIDIA pool when the operator manages drivers, so pools upgrade independently.
+
+    ``registry``: the site registry (upstream.image_registry): the operator joins ``repository`` with the image
+    and the per-OS tag, so the prefix under it gives the rule's reference. ``pull_secret``: name the Secret
+    of images.charts.PULL_SECRET for the driver pods.
+    """
     if nvidia.driver:
         return []
-    return [
+    objects: list[dict[str, Any]] = [
         {
             "apiVersion": "nvidia.com/v1alpha1",
             "kind": "NVIDIADriver",
@@ -142,7 +156,7 @@ def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack, dr
             "spec": {
                 "default": False,
                 "driverType": "gpu",
-                "repository": "nvcr.io/nvidia",
+                "repository": DRIVER_REPOSITORY if registry is None else mirrored_prefix(DRIVER_REPOSITORY, registry),
                 "image": "driver",
                 "version": driver,
                 "kernelModuleType": "auto",
@@ -153,3 +167,7 @@ def driver_objects(inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack, dr
         }
         for p in nvidia_pools(inventory)
     ]
+    if pull_secret:
+        for obj in objects:
+            obj["spec"]["imagePullSecrets"] = [PULL_SECRET]  # the NVIDIADriver CRD takes secret names
+    return objects

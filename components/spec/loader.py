@@ -475,6 +475,23 @@ def credential_issues(
     return issues + alert_credential_issues(spec, alerts or AlertCredentials())
 
 
+PULL_SECRET_PATH = f"{NAMESPACE}:upstream.image_pull_secret"
+
+
+def pull_secret_issues(spec: StackSpec, is_secret: bool) -> list[SpecIssue]:
+    """The site registry's credentials must be a Pulumi secret, like every other credential."""
+    if spec.upstream.image_pull_secret is None or is_secret:
+        return []
+    return [
+        SpecIssue(
+            PULL_SECRET_PATH,
+            "is a credential stored in plain text in the stack config.",
+            f"pulumi config rm --path '{PULL_SECRET_PATH}' && pulumi config set --secret --path '{PULL_SECRET_PATH}' "
+            "USER:PASSWORD.",
+        )
+    ]
+
+
 def load_stack(stack: str, stacks_dir: Path | str = "stacks") -> LoadedStack:
     """Resolve, read and validate one stack. Raises SpecError with every problem found."""
     path = resolve_stack_path(stack, Path(stacks_dir))
@@ -484,6 +501,7 @@ def load_stack(stack: str, stacks_dir: Path | str = "stacks") -> LoadedStack:
         key: f"{NAMESPACE}:{key}" in secrets for key in OBJECT_STORE_CREDENTIALS if f"{NAMESPACE}:{key}" in config
     }
     issues = credential_issues(spec, present, alert_credentials_in_file(config, secrets))
+    issues += pull_secret_issues(spec, PULL_SECRET_PATH in secrets or f"{NAMESPACE}:upstream" in secrets)
     if issues:
         raise SpecError(issues, str(path))
     return LoadedStack(stack_name_of(path), path, spec, config, secrets)

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -391,6 +392,56 @@ def _mirror(value: str) -> str:
     )
 
 
+_REGISTRY_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?")
+_REGISTRY_PATH = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*")  # distribution/reference path component
+_REGISTRY_EXAMPLE = "; write it like registry.corp.example:5000/mirror (host[:port][/path], no scheme)"
+
+
+def _image_registry(value: str) -> str:
+    """A registry path the rule prefixes to image references: host[:port] then lowercase path components."""
+    if "://" in value:
+        raise ValueError(f"'{value}' has a scheme; an image registry is named without one{_REGISTRY_EXAMPLE}")
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"'{value}' is empty or holds spaces{_REGISTRY_EXAMPLE}")
+    if value.endswith("/"):
+        raise ValueError(f"'{value}' ends with '/'{_REGISTRY_EXAMPLE}")
+    host, *path = value.split("/")
+    if any(part in ("", ".", "..") for part in path):
+        raise ValueError(f"'{value}' has an empty, '.' or '..' path element{_REGISTRY_EXAMPLE}")
+    if host != host.lower():
+        raise ValueError(f"'{value}': registry hosts are lowercase ('{host}'){_REGISTRY_EXAMPLE}")
+    if not _REGISTRY_HOST.fullmatch(host) or ("." not in host and ":" not in host and host != "localhost"):
+        raise ValueError(
+            f"'{value}': '{host}' is not a registry host (a DNS name or IP with a dot, or localhost, and an "
+            f"optional :port){_REGISTRY_EXAMPLE}"
+        )
+    bad = [part for part in path if not _REGISTRY_PATH.fullmatch(part)]
+    if bad:
+        raise ValueError(f"'{value}': '{bad[0]}' is not a repository path element (lowercase){_REGISTRY_EXAMPLE}")
+    return value
+
+
+def _pull_secret_shape(text: str) -> None:
+    """USER:PASSWORD, or a .dockerconfigjson text ({"auths": {...}}); the offline planner's stand-in passes."""
+    if text in ("[secret]", "[unknown]"):
+        return
+    if text.lstrip().startswith("{"):
+        import json
+
+        try:
+            auths = json.loads(text).get("auths")
+        except (ValueError, AttributeError):
+            auths = None
+        if isinstance(auths, dict) and auths:
+            return
+        raise ValueError(
+            'is JSON but not a .dockerconfigjson (an object with a non-empty "auths"); write it like '
+            "USER:PASSWORD, or the content of a .dockerconfigjson file"
+        )
+    if ":" not in text.strip() or text.strip().startswith(":"):
+        raise ValueError("is neither USER:PASSWORD nor a .dockerconfigjson text; write it like USER:PASSWORD")
+
+
 def _directory(value: str) -> str:
     if value.startswith("/"):
         return value.rstrip("/")
@@ -442,6 +493,37 @@ class UpstreamSpec(_Model):
         description="Air-gapped: a directory holding a copy of each manifest tree as <tree>-<version>/ "
         "(e.g. kubeflow-manifests-26.03/). Default: the pinned upstream git commit.",
     )
+    image_registry: Annotated[str, AfterValidator(_image_registry)] | None = Field(
+        default=None,
+        description="Air-gapped: pull every container image the platform runs from this registry path (host[:port]"
+        "[/path], no scheme), e.g. registry.corp.example:5000/mirror. One rule maps each upstream image: "
+        "nvcr.io/nvidia/gpu-operator:v26.7.0 -> registry.corp.example:5000/mirror/nvcr.io/nvidia/gpu-operator:v26.7.0 "
+        "(the source registry kept as the first path element, short names such as busybox written out as "
+        "docker.io/library/busybox, tags and digests kept). `aistack images STACK` lists what to copy. "
+        "Default: each image from its upstream registry. Changing it rolls every component's pods.",
+    )
+    image_pull_secret: SecretStr | None = Field(
+        default=None,
+        description="Credentials for image_registry, as a Pulumi secret (`pulumi config set --secret --path "
+        "'aistack:upstream.image_pull_secret' USER:PASSWORD`, or a whole .dockerconfigjson text). aistack "
+        "creates a kubernetes.io/dockerconfigjson Secret from it in every namespace that pulls and attaches it "
+        "to the pods' service accounts and the charts' imagePullSecrets. Requires image_registry. "
+        "Default: none (the registry allows anonymous pulls).",
+    )
+
+    @field_validator("image_pull_secret")
+    @classmethod
+    def _pull_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            return None
+        if info.data.get("image_registry") is None:
+            raise ValueError(
+                "is set but image_registry is not (the credentials are for the site registry); write it like "
+                "{image_registry: registry.corp.example:5000/mirror, image_pull_secret: <a Pulumi secret>}, "
+                "or remove image_pull_secret"
+            )
+        _pull_secret_shape(value.get_secret_value())  # never echoes the value
+        return value
 
 
 def _address_range(value: str) -> str:
