@@ -7,6 +7,7 @@ plan no change: `--expect-no-changes` makes the CLI itself fail otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -17,10 +18,11 @@ from aistack.local import upstream
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def preview_by_hand(env: dict[str, Any]) -> str:
-    """Run the README's steps against the e2e cluster's state; returns pulumi's output (it must exit 0)."""
+def preview_by_hand(env: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+    """Run the README's steps against the e2e cluster's state; returns pulumi's output (it must exit 0).
+    ``extra``: upstream settings the e2e deployed with on top of the route (its image registry)."""
     state: Path = env["state"]
-    upstream.record(env["route"], state)  # what `aistack local up` records for its cluster
+    upstream.record(dataclasses.replace(env["route"], extra=extra), state)  # as `aistack local up` records it
     steps = (
         f'eval "$({ROOT / ".venv" / "bin" / "aistack"} local env)" && '
         "pulumi preview -s local --expect-no-changes --non-interactive"

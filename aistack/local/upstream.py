@@ -47,14 +47,23 @@ class UpstreamRoute:
     kind: Kind
     why: str
     mirror: str | None = None
+    # Further upstream settings this cluster's deploys use on top of the route (an image registry, version
+    # pins), recorded with it so that every command on the cluster, `aistack local env` included, sees them.
+    extra: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.extra and self.kind in ("stack", "public"):
+            raise ValueError(f"a {self.kind} route keeps the stack's upstream section as written: no extra settings")
 
     def overrides(self) -> dict[str, Any] | None:
         """The stack config's ``aistack:upstream`` for this route; None: keep the stack's as written."""
         if self.kind == "mirror":
-            return {"install": True, "charts_mirror": self.mirror, "manifests_mirror": self.mirror}
-        if self.kind == "crds-only":
-            return {"install": False}
-        return None
+            section = {"install": True, "charts_mirror": self.mirror, "manifests_mirror": self.mirror}
+        elif self.kind == "crds-only":
+            section = {"install": False}
+        else:
+            return None
+        return {**section, **(self.extra or {})}
 
     @property
     def installs_upstream(self) -> bool:
@@ -120,4 +129,4 @@ def recorded(state: Path = STATE_DIR) -> UpstreamRoute | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return UpstreamRoute(kind=data["kind"], why=data["why"], mirror=data.get("mirror"))
+    return UpstreamRoute(kind=data["kind"], why=data["why"], mirror=data.get("mirror"), extra=data.get("extra"))
