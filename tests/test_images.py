@@ -25,7 +25,7 @@ from components.images import ImageReferenceError, mirrored, parse_image
 from components.images.admission import policy
 from components.images.charts import IMAGE_VALUES, PULL_SECRET, chart_values
 from components.images.rewrite import rewrite_object
-from tests.conftest import ROOT, built_tool, need, plan_values, run_cli, stack_values
+from tests.conftest import CREDENTIALS, ROOT, built_tool, need, plan_values, run_cli, stack_values
 
 MIRROR = (ROOT.parent / "shared" / "mirror").resolve()
 SHARED_CRDS = (ROOT.parent / "shared" / "crds").resolve()
@@ -418,7 +418,8 @@ def test_the_object_rewrite_reaches_every_image_of_the_manifest_trees() -> None:
 @have_mirror
 def test_a_pull_secret_reaches_the_charts_pod_specs(tmp_path: Path) -> None:
     values = _values("local", image_registry=REGISTRY, image_pull_secret="robot:token")
-    charts = [r for r in plan_values(values, stack="local") if r.type == CHART]
+    secret_upstream = {**CREDENTIALS, "upstream": json.dumps(values["upstream"])}  # a Pulumi secret, as it must be
+    charts = [r for r in plan_values(values, stack="local", secrets=secret_upstream) if r.type == CHART]
     assert charts
     for r in charts:
         for obj in _helm(r.inputs, r.name, tmp_path):

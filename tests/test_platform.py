@@ -68,12 +68,6 @@ def test_kubeflow_manifests_come_from_the_pinned_commit(onprem: list[PlannedReso
     assert any(d.endswith("/common/cert-manager/overlays/kubeflow") for d in dirs)  # install order: the test below
 
 
-def test_kubeflow_installs_in_order_each_after_the_previous(onprem: list[PlannedResource]) -> None:
-    dirs = {r.urn: r for r in of_type(onprem, DIRECTORY)}
-    heads = [r for r in dirs.values() if not set(r.dependencies) & set(dirs)]
-    assert len(heads) == 1 and heads[0].name.endswith("-cert-manager")
-
-
 # ------------------------------------------------------------------------------- values follow the spec
 
 
@@ -174,8 +168,9 @@ def test_custom_resources_wait_for_the_chart_with_their_crds(onprem: list[Planne
     assert all(_depends(r, kps) for r in kind(onprem, "PrometheusRule") + kind(onprem, "PodMonitor"))
     operator = chart(onprem, "gpu-operator")
     assert all(_depends(r, operator) for r in kind(onprem, "NVIDIADriver"))
-    (last,) = [r for r in of_type(onprem, DIRECTORY) if r.name.endswith("-trainer")]  # last in install order
-    assert all(_depends(p, last) for p in kind(onprem, "Profile"))
+    # Profiles wait for the part that brings their CRD and controller (the graph: tests/test_destroy.py).
+    (profiles,) = [r for r in of_type(onprem, DIRECTORY) if r.name.endswith("-profiles")]
+    assert all(_depends(p, profiles) for p in kind(onprem, "Profile"))
 
 
 def test_local_queues_wait_for_their_namespace(onprem: list[PlannedResource]) -> None:

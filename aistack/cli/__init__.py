@@ -14,6 +14,7 @@ from .calibration import calibration_cmd
 from .catalog import app as catalog_app
 from .check import check
 from .common import EXIT_BUG, EXIT_INVALID, EXIT_OK, err, styled
+from .destroy import destroy
 from .drift import drift
 from .images import images
 from .local import app as local_app
@@ -45,6 +46,7 @@ app.command("verify-nodes")(verify_nodes)
 app.command("check")(check)
 app.command("drift")(drift)
 app.command("sweep")(sweep)
+app.command("destroy")(destroy)
 app.command("recommend")(recommend)
 app.command("estimate")(estimate)
 app.command("calibration")(calibration_cmd)

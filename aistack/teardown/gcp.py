@@ -24,6 +24,10 @@ from typing import Any
 from .model import Finding, Owner, SweepReport
 
 COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute"
+# GKE's API takes no narrower scope than cloud-platform (https://cloud.google.com/kubernetes-engine/docs/reference/rest).
+CONTAINER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+CONTAINER_ENDPOINT_ENV = "AISTACK_GCP_CONTAINER_ENDPOINT"
+CONTAINER_API = "https://container.googleapis.com"
 GKE_CLUSTER_LABEL = "goog-k8s-cluster-name"
 
 
@@ -197,6 +201,10 @@ def _as_json(message: Any) -> dict[str, Any]:
     return dict(type(message).to_dict(message, preserving_proto_field_name=False))
 
 
+class ContainerApiError(Exception):
+    """GKE's API refused to list clusters (status, body)."""
+
+
 class GcpApi:
     """One lister and one deleter per type, for one project."""
 
@@ -214,6 +222,31 @@ class GcpApi:
             cls = getattr(compute_v1, name)
             self._clients[name] = cls(transport="rest", credentials=self.credentials, client_options=self.options)
         return self._clients[name]
+
+    def live_cluster(self, name: str) -> str | None:
+        """The status of GKE cluster ``name`` while it exists in the project, any location (None: gone, or
+        going: STOPPING). projects.locations.clusters.list with location '-' lists every location's. Its base
+        is AISTACK_GCP_CONTAINER_ENDPOINT, else the Compute endpoint given (a stand-in serving both), else
+        GKE's; a 404 from a stand-in that serves no GKE API means no cluster there."""
+        import os
+
+        from google.auth.credentials import Scoped
+        from google.auth.transport.requests import AuthorizedSession
+
+        base = os.environ.get(CONTAINER_ENDPOINT_ENV) or (self.options or {}).get("api_endpoint") or CONTAINER_API
+        creds = self.credentials
+        if isinstance(creds, Scoped):
+            creds = creds.with_scopes([CONTAINER_SCOPE])  # type: ignore[no-untyped-call]
+        url = f"{str(base).rstrip('/')}/v1/projects/{self.project}/locations/-/clusters"
+        response = AuthorizedSession(creds).get(url, timeout=60)  # type: ignore[no-untyped-call]
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ContainerApiError(response.status_code, response.text[:300])
+        for cluster in response.json().get("clusters") or []:
+            if cluster.get("name") == name and cluster.get("status") != "STOPPING":
+                return f"{cluster.get('status', 'RUNNING')} in {cluster.get('location', '?')}"
+        return None
 
     def resources(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         spec = KINDS[kind]
@@ -258,6 +291,18 @@ def _snake(camel: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
+def _live_cluster(api: GcpApi, owner: Owner, report: SweepReport) -> str | None:
+    """The guard's look-up; a refusal becomes the report's problem (nothing is deleted without the answer)."""
+    try:
+        return api.live_cluster(owner.cluster)
+    except ContainerApiError as exc:
+        report.problem = (
+            f"GKE's API refused to list clusters ({exc.args[0]}: {exc.args[1]}). To fix: use credentials allowed "
+            "to list GKE clusters (container.clusters.list), so --delete can check the cluster is gone"
+        )
+        return None
+
+
 def sweep_gcp(
     owner: Owner,
     project: str,
@@ -284,6 +329,13 @@ def sweep_gcp(
         return out
 
     try:
+        live = _live_cluster(api, owner, report) if delete else None
+        if live is not None or report.problem:  # what the sweep would delete is the running stack itself
+            report.problem = report.problem or (
+                f"the stack's GKE cluster {owner.cluster} still exists ({live}): --delete removes only what a "
+                "destroy left behind. To fix: destroy the stack first (aistack destroy), then sweep again"
+            )
+            return report
         if delete:
             for f in gcp_findings(listing(), owner, project):  # in KINDS order: holders first
                 failed = api.delete(f)

@@ -11,6 +11,9 @@ import base64
 import json
 from typing import Any
 
+import pulumi
+
+from ..spec import StackSpec
 from .charts import PULL_SECRET
 
 
@@ -36,3 +39,11 @@ def pull_secret(namespace: str, content: Any) -> dict[str, Any]:
         },
         "stringData": {".dockerconfigjson": content},
     }
+
+
+def pull_content(spec: StackSpec) -> pulumi.Output[str] | None:
+    """The .dockerconfigjson of upstream.image_pull_secret, as a Pulumi secret; None without one."""
+    secret, registry = spec.upstream.image_pull_secret, spec.upstream.image_registry
+    if secret is None or registry is None:
+        return None
+    return pulumi.Output.secret(dockerconfigjson(registry, secret.get_secret_value()))

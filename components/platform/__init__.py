@@ -4,6 +4,13 @@ Each concern is a thin ComponentResource over pure functions in its own module (
 storage, gpu, scheduling, monitoring, kubeflow) that return manifests as plain dicts. Upstream
 installs (charts, manifest trees) come first; objects of their custom kinds depend on them, so
 CRDs exist before the objects that need them.
+
+The dependencies are the real ones, because Pulumi deletes in their reverse order: an object of a custom
+kind depends on the install that brings its CRD and controller (so the controller outlives it on a
+destroy and removes its finalizers); the installs whose controllers or webhooks act on what users run
+(Kueue, NVIDIA's DRA driver, Kubeflow) depend on the teams' namespaces (so those namespaces and their
+content are deleted first, while the webhooks still answer); Kubeflow's parts depend on the parts they
+use (KUBEFLOW_NEEDS), not on the one before them, so independent parts deploy in parallel.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import pulumi_kubernetes as k8s
 from ..charts import install_chart, system_namespace
 from ..handle import TargetHandle
 from ..identities import workload_identities
+from ..images import pull, rewrite
+from ..images.charts import PULL_SECRET
 from ..objects import register
 from ..sources import manifest_directory
 from ..spec import StackSpec
@@ -31,10 +40,13 @@ from . import dra, gpu, kubeflow, monitoring, scheduling, storage, tenancy
 class _Part(pulumi.ComponentResource):
     """A platform concern: children go through the handle's provider, never the ambient one."""
 
-    def __init__(self, cls: str, name: str, handle: TargetHandle, opts: pulumi.ResourceOptions | None) -> None:
+    def __init__(
+        self, cls: str, name: str, handle: TargetHandle, opts: pulumi.ResourceOptions | None, spec: StackSpec
+    ) -> None:
         super().__init__(f"aistack:index:{cls}", name, None, opts)
         self.prefix = name
         self.handle = handle
+        self.pull = pull.pull_content(spec)
 
     def child(self, depends_on: Sequence[pulumi.Resource] = (), **extra: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self.handle.provider, depends_on=list(depends_on), **extra)
@@ -45,7 +57,17 @@ class _Part(pulumi.ComponentResource):
 
     def add(self, obj: dict[str, Any], depends_on: Sequence[pulumi.Resource] = (), **extra: Any) -> pulumi.Resource:
         patch = bool(extra.pop("patch", False))
-        return register(self.prefix, obj, self.child(depends_on, **extra), patch=patch)
+        made = register(self.prefix, obj, self.child(depends_on, **extra), patch=patch)
+        if obj["kind"] == "Namespace" and obj.get("apiVersion") == "v1" and not patch:
+            self.pull_secrets([obj["metadata"]["name"]], made)
+        return made
+
+    def pull_secrets(self, namespaces: Sequence[str], after: pulumi.Resource) -> None:
+        """The site registry's pull secret in each namespace (upstream.image_pull_secret), once it exists."""
+        if self.pull is None:
+            return
+        for ns in namespaces:
+            register(self.prefix, pull.pull_secret(ns, self.pull), self.child([after]))
 
 
 class Tenancy(_Part):
@@ -57,7 +79,7 @@ class Tenancy(_Part):
     def __init__(
         self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("Tenancy", name, handle, opts)
+        super().__init__("Tenancy", name, handle, opts, spec)
         self.namespaces: dict[str, pulumi.Resource] = {}
         for team in spec.teams:
             ns = self.add(tenancy.team_namespace(spec, team, handle.inventory), retain_on_delete=spec.data_protection)
@@ -78,8 +100,15 @@ class Storage(_Part):
         namespaces: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("Storage", name, handle, opts)
-        classes = [self.add(obj) for obj in storage.storage_classes(spec, handle.storage)]
+        super().__init__("Storage", name, handle, opts, spec)
+        # A StorageClass's provisioner, parameters, reclaimPolicy and volumeBindingMode cannot be updated (the API
+        # server forbids it): a change, such as turning data_protection off (Retain → Delete), replaces the class
+        # (deleted first: the name is fixed; volumes already made keep their own policy).
+        immutable = ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"]
+        classes = [
+            self.add(obj, replace_on_changes=immutable, delete_before_replace=True)
+            for obj in storage.storage_classes(spec, handle.storage)
+        ]
         self.workspaces: dict[str, pulumi.Resource] = {}
         for team in spec.teams:
             claim = storage.workspace_claim(team, handle.storage)
@@ -113,7 +142,7 @@ class AcceleratorEnablement(_Part):
         namespaces: dict[str, pulumi.Resource] | None = None,
     ) -> None:
         """``namespaces``: the teams' namespaces, where the dra pools' ResourceClaimTemplates go."""
-        super().__init__("AcceleratorEnablement", name, handle, opts)
+        super().__init__("AcceleratorEnablement", name, handle, opts, spec)
         self.operator: k8s.helm.v4.Chart | None = None
         needed = gpu.operator_needed(handle.inventory, handle.nvidia)
         if needed:
@@ -128,7 +157,8 @@ class AcceleratorEnablement(_Part):
                 self.components([ns, config]),
             )
             after = [self.operator] if self.operator else []
-            for obj in gpu.driver_objects(handle.inventory, handle.nvidia, gpu.driver_version(spec)):
+            registry, pulls = spec.upstream.image_registry, spec.upstream.image_pull_secret is not None
+            for obj in gpu.driver_objects(handle.inventory, handle.nvidia, gpu.driver_version(spec), registry, pulls):
                 self.add(obj, after)
         self.dra_driver = self._dra(name, spec, handle, namespaces or {}) if dra.dra_pools(handle.inventory) else None
         self.register_outputs({"gpu_operator": needed, "dra_pools": [p.pool for p in dra.dra_pools(handle.inventory)]})
@@ -144,8 +174,9 @@ class AcceleratorEnablement(_Part):
             dra.NAMESPACE,
             dra.driver_values(handle.inventory, handle.nvidia),
             spec,
-            # After the operator, whose chart owns the ComputeDomain CRDs where it is installed.
-            self.components([ns, *([self.operator] if self.operator else [])]),
+            # After the operator, whose chart owns the ComputeDomain CRDs where it is installed, and after the
+            # teams' namespaces: a destroy deletes their pods while the kubelet plugin can still release claims.
+            self.components([ns, *([self.operator] if self.operator else []), *namespaces.values()]),
             skip_crds=not dra.driver_owns_crds(self.operator is not None),
         )
         for obj in dra.cluster_objects(handle.inventory):
@@ -170,7 +201,7 @@ class Scheduling(_Part):
     ) -> None:
         """``monitoring``: what brings the Prometheus Operator's CRDs, which the Kueue chart's ServiceMonitor
         needs when metrics are on (the provider cannot even place an object of an unknown kind)."""
-        super().__init__("Scheduling", name, handle, opts)
+        super().__init__("Scheduling", name, handle, opts, spec)
         ns = self.add(system_namespace(scheduling.NAMESPACE, "restricted", spec))
         self.kueue = install_chart(
             f"{name}-kueue",
@@ -178,7 +209,8 @@ class Scheduling(_Part):
             scheduling.NAMESPACE,
             scheduling.kueue_values(spec, handle.inventory),
             spec,
-            self.components([ns, *monitoring]),
+            # After the teams' namespaces: a destroy deletes them (users' Jobs and Workloads) while Kueue runs.
+            self.components([ns, *monitoring, *namespaces.values()]),
             # The chart's names grow with the release's: from the resource name, its metrics Service would
             # be 68 characters, over the 63 a Service name may have (the API server refuses it).
             release="kueue",
@@ -224,7 +256,7 @@ class Monitoring(_Part):
     def __init__(
         self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("Monitoring", name, handle, opts)
+        super().__init__("Monitoring", name, handle, opts, spec)
         # node-exporter reads host namespaces and paths, which only the privileged level allows.
         ns = self.add(system_namespace(monitoring.NAMESPACE, "privileged", spec))
         receivers = [r.name for r in monitoring.credential_receivers(spec.monitoring.alert_receivers)]
@@ -252,6 +284,50 @@ class Monitoring(_Part):
         self.register_outputs({"namespace": monitoring.NAMESPACE})
 
 
+# Kubeflow's parts and what each needs applied (and Ready) before it, from the pinned manifests (rendered by
+# tests/test_destroy.py, which fails when a part uses a namespace, a custom kind or a cert-manager or Istio
+# object no part it needs brings). Istio's webhooks admit the Istio kinds and inject the pods of the kubeflow
+# namespace, cert-manager's admit Certificates and Issuers: their parts come before what they admit. Pulumi
+# deletes in the reverse order, so on a destroy every controller and webhook outlives what it serves.
+KUBEFLOW_NEEDS: dict[str, tuple[str, ...]] = {
+    "cert-manager": (),
+    "kubeflow-namespace": (),
+    "istio-crds": (),
+    "istio-namespace": (),
+    "kubeflow-roles": (),
+    "istio": ("istio-crds", "istio-namespace", "kubeflow-namespace"),
+    "oauth2-proxy": ("istio",),
+    "dex": ("istio",),
+    "kubeflow-istio-resources": ("istio", "kubeflow-namespace"),
+    "knative-serving": ("istio",),
+    "cluster-local-gateway": ("istio",),
+}
+# The namespaces Kubeflow's parts create whose pods pull images (the pinned trees' Namespace objects; cert-manager's,
+# dex's and oauth2-proxy's come from their bases): the site registry's pull secret goes into each once it exists.
+KUBEFLOW_NAMESPACES: dict[str, tuple[str, ...]] = {
+    "kubeflow-namespace": ("kubeflow", "kubeflow-system"),
+    "istio-namespace": ("istio-system",),
+    "cert-manager": ("cert-manager",),
+    "dex": ("auth",),
+    "oauth2-proxy": ("oauth2-proxy",),
+}
+# Parts that create Certificates and Issuers of their webhooks (cert-manager overlays).
+KUBEFLOW_CERTIFICATES = frozenset({"pipelines", "katib", "admission-webhook", "pvcviewer", "kserve"})
+
+
+def kubeflow_needs(part: str) -> tuple[str, ...]:
+    """The parts ``part`` needs first: its row above, else (a component) the kubeflow namespaces, Istio for
+    the multi-user components (they run behind it), cert-manager where it takes certificates."""
+    if part in KUBEFLOW_NEEDS:
+        return KUBEFLOW_NEEDS[part]
+    needs = ["kubeflow-namespace"]
+    if part not in kubeflow.STANDALONE:
+        needs.append("istio")
+    if part in KUBEFLOW_CERTIFICATES:
+        needs.append("cert-manager")
+    return tuple(needs)
+
+
 class Kubeflow(_Part):
     """Kubeflow components from the pinned manifests, team Profiles, and Pipelines' artifact store."""
 
@@ -263,23 +339,33 @@ class Kubeflow(_Part):
         namespaces: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("Kubeflow", name, handle, opts)
+        super().__init__("Kubeflow", name, handle, opts, spec)
         plan = kubeflow.install_plan(spec, handle.cni_bin_dir)
-        installed: list[pulumi.Resource] = []
+        teams = list(namespaces.values())
+        made: dict[str, pulumi.Resource] = {}
+        # Air-gapped: every image of the trees' objects (pod templates, ConfigMaps naming images, operator
+        # settings) under the site registry, by the same rule as the charts' values (images/rewrite.py).
+        registry = spec.upstream.image_registry
+        pulls = PULL_SECRET if spec.upstream.image_pull_secret is not None else None
+        images = pulumi.ResourceOptions(transforms=rewrite.transform(registry, pulls) if registry else None)
         if spec.upstream.install:
-            previous: list[pulumi.Resource] = []
             for part, path in plan:
-                directory = k8s.kustomize.v2.Directory(
+                # What this part really needs (kubeflow_needs), not the part before it: independent parts are
+                # applied, and their rollouts awaited, in parallel. The teams' namespaces come first so that a
+                # destroy deletes them (and what users run in them) while these controllers and webhooks run.
+                needs = [made[n] for n in kubeflow_needs(part) if n in made]
+                made[part] = k8s.kustomize.v2.Directory(
                     f"{name}-{part}",
                     directory=manifest_directory(kubeflow.MANIFESTS, path, spec.upstream),
-                    opts=self.components(previous),
+                    opts=pulumi.ResourceOptions.merge(self.components([*needs, *teams]), images),
                 )
-                previous = [directory]
-                installed.append(directory)
-        after = installed[-1:]
+                self.pull_secrets(KUBEFLOW_NAMESPACES.get(part, ()), made[part])
+        installed = list(made.values())
         for team in spec.teams:
             for obj in kubeflow.team_objects(spec, team, handle):
-                self.add(obj, [*after, namespaces[team.name]])
+                # A Profile needs its CRD and controller (the profiles part); anything else only the namespace.
+                crds = [made["profiles"]] if obj["kind"] == "Profile" and "profiles" in made else []
+                self.add(obj, [*crds, namespaces[team.name]])
         # Cloud identity for in-cluster components whose service account the manifests create (e.g.
         # pipeline-runner): only aistack's annotations are applied, the account stays Kubeflow's.
         for wi in workload_identities(spec):
@@ -289,7 +375,7 @@ class Kubeflow(_Part):
             sa = tenancy.service_account(
                 wi.service_account, wi.namespace, wi.component, handle.service_account_annotations.get(wi.component, {})
             )
-            self.add(sa, after, patch=True)
+            self.add(sa, installed, patch=True)
         self.register_outputs({"installed": [part for part, _ in plan]})
 
 

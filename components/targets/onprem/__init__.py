@@ -24,6 +24,8 @@ from ...handle import (
     TargetHandle,
     accelerator_inventory,
 )
+from ...images import pull, rewrite
+from ...images.charts import PULL_SECRET
 from ...objects import register
 from ...sources import manifest_file
 from ...spec import StackSpec
@@ -32,6 +34,7 @@ from ...spec.loader import OBJECT_STORE_CREDENTIALS
 from ..base import Target
 from . import metallb, nodes, object_store, storage
 from .nodes import ClusterNodes, NodeSource
+from .storage import LOCAL_PATH_NAMESPACE
 
 
 def kubeconfig_input(value: str | None) -> pulumi.Input[str] | None:
@@ -150,17 +153,31 @@ class OnPremTarget(Target):
                 register(f"{self._name}-{role}", patch, self._opts(retain_on_delete=role == "taints"), patch=True)
         return marked
 
+    def _pull_secrets(self, spec: StackSpec, namespaces: list[str], after: pulumi.Resource | None = None) -> None:
+        """The site registry's pull secret (upstream.image_pull_secret) in each namespace, once it exists."""
+        content = pull.pull_content(spec)
+        for ns in namespaces if content is not None else []:
+            register(self._name, pull.pull_secret(ns, content), self._opts([after] if after else []))
+
     def _volumes(self, spec: StackSpec) -> None:
         if not spec.upstream.install:
             return
         if spec.onprem.volumes == "local-path":
-            k8s.yaml.v2.ConfigFile(
+            registry = spec.upstream.image_registry
+            pulls = PULL_SECRET if spec.upstream.image_pull_secret is not None else None
+            local_path = k8s.yaml.v2.ConfigFile(
                 f"{self._name}-local-path",
                 file=manifest_file("local-path-provisioner", spec.upstream),
-                opts=self._components(),
+                # Air-gapped: its images (the provisioner's and its helper pod's) under the site registry.
+                opts=pulumi.ResourceOptions.merge(
+                    self._components(),
+                    pulumi.ResourceOptions(transforms=rewrite.transform(registry, pulls) if registry else None),
+                ),
             )
+            self._pull_secrets(spec, [LOCAL_PATH_NAMESPACE], local_path)
         fs = spec.storage.shared_filesystem
         if fs.enabled and fs.nfs_server is not None:
+            self._pull_secrets(spec, [storage.NFS_NAMESPACE])  # kube-system: there already
             install_chart(
                 f"{self._name}-nfs-csi",
                 "csi-driver-nfs",
@@ -183,6 +200,7 @@ class OnPremTarget(Target):
                 self._opts(retain_on_delete=spec.data_protection),
             )
             secret = register(self._name, object_store.config_secret(credentials), self._opts([ns]))
+            self._pull_secrets(spec, [object_store.NAMESPACE], ns)
             classes = storage.storage_classes(spec)
             install_chart(
                 f"{self._name}-seaweedfs",
@@ -199,6 +217,7 @@ class OnPremTarget(Target):
 
     def _metallb(self, spec: StackSpec) -> None:
         ns = register(self._name, system_namespace(metallb.NAMESPACE, "privileged", spec), self._opts())
+        self._pull_secrets(spec, [metallb.NAMESPACE], ns)
         chart = install_chart(
             f"{self._name}-metallb",
             "metallb",
