@@ -396,6 +396,7 @@ class PulumiRun:
     slowest: list[tuple[float, str]]  # (seconds, "type name") of the slowest steps, from pulumi's output
     cpu: dict[str, float]  # CPU seconds by process during `pulumi up` (CpuSampler)
     requests: dict[str, int]  # API server requests during it (request_delta)
+    noop_s: float | None = None  # a second `pulumi up` right after, with nothing to change (CLI route only)
 
 
 @contextlib.contextmanager
@@ -472,7 +473,14 @@ def pulumi_round(bin_dir: Path, size: str, overrides: dict[str, Any] | None, lab
                         f"pulumi up exited {outcome.rc}; its first errors:\n{lines_}\n…\n{outcome.tail(20)}"
                     )
                 changes, lines = outcome.changes, outcome.output
+                with offline():  # what a user's rerun costs: everything read and diffed, nothing changed
+                    t0 = time.perf_counter()
+                    again = cli.run(*UP_ARGS, timeout=PULUMI_TIMEOUT_S)
+                    noop_s: float | None = time.perf_counter() - t0
+                if again.rc != 0 or set(again.changes) - {"same"}:
+                    raise RuntimeError(f"the second pulumi up was not a no-op: exit {again.rc}, {again.changes}")
             else:
+                noop_s = None
                 stack = deploy.select(
                     STACK, bin_dir, _program, state=state, kubeconfig=layout.kubeconfig, upstream=overrides
                 )
@@ -495,7 +503,7 @@ def pulumi_round(bin_dir: Path, size: str, overrides: dict[str, Any] | None, lab
             resources = export_state(bin_dir, state)
             found = manifests_from_state(resources)
             slowest = slowest_steps(lines)
-            return PulumiRun(seconds, route, changes, found, len(resources), slowest, cpu.totals(), requests)
+            return PulumiRun(seconds, route, changes, found, len(resources), slowest, cpu.totals(), requests, noop_s)
         finally:
             cluster.down(layout)
 
@@ -735,6 +743,7 @@ def measure(bin_dir: Path, size: str, rounds: int, overrides: dict[str, Any] | N
         "pulumi_changes": last.changes,
         "rounds": rounds,
         "pulumi_up_s": [r.seconds for r in pulumi_runs],
+        "pulumi_noop_up_s": [r.noop_s for r in pulumi_runs if r.noop_s is not None],
         "kubectl_apply_s": [r.apply_s for r in kubectl_runs],
         "kubectl_apply_wait_s": [r.wait_s for r in kubectl_runs],
         "kubectl_objects_applied": [r.applied for r in kubectl_runs],
@@ -782,6 +791,9 @@ def show(result: dict[str, Any], console: Console) -> None:
         runs(result["kubectl_apply_wait_s"]),
     )
     table.add_row(result["route"], f"{result['median_pulumi_s']:.2f}", runs(result["pulumi_up_s"]))
+    if result.get("pulumi_noop_up_s"):
+        noop = result["pulumi_noop_up_s"]
+        table.add_row("pulumi up again (no-op)", f"{statistics.median(noop):.2f}", runs(noop))
     console.print(table)
     console.print(
         f"ratio pulumi/kubectl: {result['ratio_vs_apply']:.2f}× vs apply only, "

@@ -179,6 +179,9 @@ class Release:
     crds: dict[str, CrdApi]
     source: str
     driver: str | None = None  # the NVIDIA driver this release installs by default
+    # NVIDIADriver spec fields aistack sets that this release's CRD declares beyond the v26.3 schema (the API
+    # server refuses an undeclared field): v26.3.3's crds/nvidia.com_nvidiadrivers.yaml has neither.
+    driver_fields: frozenset[str] = frozenset()
 
 
 def _crds(names: tuple[str, ...], served: tuple[str, ...], storage: str) -> dict[str, CrdApi]:
@@ -277,6 +280,7 @@ RELEASES: dict[str, tuple[Release, ...]] = {
             },
             "https://github.com/NVIDIA/gpu-operator/releases/tag/v26.7.0 (values.yaml driver.version)",
             driver=NVIDIA_DRIVER_VERSION,
+            driver_fields=frozenset({"default", "upgradePolicy"}),
         ),
     ),
     # Chart kubeVersion ">=1.25.0-0" in both; prometheus-operator v0.92.1 → v0.93.x CRDs (same API versions).

@@ -540,3 +540,13 @@ def test_pod_security_admission_enforces_namespace_levels(kube: dict[str, Any]) 
     with pytest.raises(ApiException) as denied:
         core.create_namespaced_pod("restricted-test", pod, dry_run="All")
     assert denied.value.status == 403 and "violates PodSecurity" in str(denied.value.body)
+
+
+def test_the_kueue_manager_is_picked_by_the_charts_version(tmp_path: Path) -> None:
+    """Today's pin runs `kueue` (or kueue-v0.19.2); the previous chart 0.18.6 runs the v0.18.4 build (the module
+    proxy serves no v0.18.5 or v0.18.6); a version nobody built has no manager."""
+    for name in ("kueue", "kueue-v0.18.4"):
+        (tmp_path / name).write_text("")
+    assert cluster.kueue_binary(tmp_path, "0.19.2") == tmp_path / "kueue"
+    assert cluster.kueue_binary(tmp_path, "0.18.6") == tmp_path / "kueue-v0.18.4"
+    assert cluster.kueue_binary(tmp_path, "0.17.0") is None

@@ -310,6 +310,19 @@ def test_chart_versions_from_the_helm_label() -> None:
     assert chart_versions(objects) == {"kueue": "0.18.6", "gpu-operator": "v26.3.3"}
 
 
+def test_kube_prometheus_stack_is_found_by_the_label_its_chart_really_writes() -> None:
+    """kube-prometheus-stack labels its own objects `chart: <name>-<version>` (read from the mirror's chart
+    templates), not helm.sh/chart: the plan must still see 87.21.0 deployed, or the major bump goes unchecked."""
+    with tarfile.open(MIRROR / "kube-prometheus-stack-87.21.0.tgz") as tgz:
+        member = tgz.extractfile("kube-prometheus-stack/templates/_helpers.tpl")
+        assert member is not None
+        helpers = member.read().decode()
+    assert re.search(r"^chart: ", helpers, re.MULTILINE) and "helm.sh/chart" not in helpers
+    assert chart_versions([{"metadata": {"labels": {"chart": "kube-prometheus-stack-87.21.0"}}}]) == {
+        "kube-prometheus-stack": "87.21.0"
+    }
+
+
 def test_gpu_nodes_and_their_drivers() -> None:
     nodes = [
         {
@@ -396,3 +409,34 @@ def test_unreadable_preview_is_bad_input(tmp_path: Path, capsys: pytest.CaptureF
     (tmp_path / "preview.json").write_text("not json")
     code, text = _run(tmp_path, capsys, _export("kueue-0.19.2"), "--preview", str(tmp_path / "preview.json"))
     assert code == 2 and "To fix" in text
+
+
+@pytest.mark.parametrize("version", ["v26.3.3", "v26.7.0"])
+def test_the_nvidiadriver_objects_declare_only_what_that_releases_crd_does(version: str) -> None:
+    """The N-1 deploy failed on the API server with `.spec.default: field not declared in schema`: each release's
+    NVIDIADriver objects must fit that release's own CRD, read from its chart in the mirror."""
+    from components.handle import NvidiaStack, PoolInventory
+    from components.platform.gpu import driver_objects
+
+    with tarfile.open(MIRROR / f"gpu-operator-{version}.tgz") as tgz:
+        member = tgz.extractfile("gpu-operator/crds/nvidia.com_nvidiadrivers.yaml")
+        assert member is not None
+        crd = yaml.safe_load(member.read())
+    declared = set(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"])
+    operator = release("gpu-operator", version)
+    assert operator is not None
+    pool = PoolInventory(
+        pool="h100",
+        accelerator="nvidia-h100-80gb",
+        kind="gpu",
+        resource_name="nvidia.com/gpu",
+        per_node=8,
+        units_per_node=8,
+        max_nodes=2,
+        spot=False,
+        node_labels={},
+        taints=(),
+    )
+    (obj,) = driver_objects((pool,), NvidiaStack(), operator)
+    assert set(obj["spec"]) <= declared, set(obj["spec"]) - declared
+    assert obj["spec"]["version"] == operator.driver

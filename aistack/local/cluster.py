@@ -454,10 +454,66 @@ def start_provisioner(layout: Layout) -> bool:
     return True
 
 
-def start_kueue(bin_dir: Path, layout: Layout, stack: str = "local") -> bool:
-    """Start Kueue's manager when the tool set has it (after its namespace and CRDs exist), configured as
-    aistack configures the stack's Kueue."""
-    if not (bin_dir / "kueue").exists() or "kueue" in running(layout):
+# The controller built for a Kueue chart version when it is not the chart's own (scripts/tools.sh): the module
+# proxy refuses sigs.k8s.io/kueue@v0.18.6 and @v0.18.5, so the previous chart runs the newest 0.18 patch it serves.
+KUEUE_CONTROLLERS = {"0.18.6": "0.18.4"}
+
+
+def kueue_binary(bin_dir: Path, version: str) -> Path | None:
+    """The Kueue manager built for ``version``: ``kueue-v<version>`` (scripts/tools.sh builds one per release
+    aistack knows, components/versions.RELEASES), else plain ``kueue`` when ``version`` is aistack's pin (the
+    tool set's default build). None: this tool set has no manager of that version."""
+    from components.versions import UPSTREAMS
+
+    controller = KUEUE_CONTROLLERS.get(version.removeprefix("v"), version.removeprefix("v"))
+    versioned = bin_dir / f"kueue-v{controller}"
+    if versioned.exists():
+        return versioned
+    default = bin_dir / "kueue"
+    return default if version == UPSTREAMS["kueue"].version and default.exists() else None
+
+
+def stack_kueue_version(stack: str = "local") -> str:
+    """The Kueue version the stack pins (its upstream.versions), else aistack's default."""
+    from components.spec import load_stack
+    from components.versions import pinned
+
+    return pinned("kueue", load_stack(stack, REPO / "stacks").spec.upstream.versions).version
+
+
+def running_kueue(layout: Layout) -> str | None:
+    """The version of the Kueue manager `start_kueue` started, if it still runs."""
+    if "kueue" not in running(layout):
+        return None
+    version = json.loads(layout.pids.read_text())["kueue"].get("version")
+    return str(version) if version else None
+
+
+def stop_kueue(layout: Layout, timeout: float = 20) -> bool:
+    """Stop the Kueue manager `start_kueue` started (SIGTERM, then SIGKILL); False when none runs."""
+    pid = running(layout).get("kueue")
+    if pid is None:
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and "kueue" in running(layout):
+        time.sleep(0.1)
+    if "kueue" in running(layout):
+        os.killpg(pid, signal.SIGKILL)
+    started = json.loads(layout.pids.read_text())
+    started.pop("kueue", None)
+    layout.pids.write_text(json.dumps(started, indent=2))
+    return True
+
+
+def start_kueue(bin_dir: Path, layout: Layout, stack: str = "local", version: str | None = None) -> bool:
+    """Start Kueue's manager at ``version`` (default: the stack's pin) when the tool set has it (after its
+    namespace and CRDs exist), configured as aistack configures the stack's Kueue. A manager of another
+    version is stopped first, as a chart upgrade replaces the controller's pod. False: the wanted version
+    already runs, or this tool set or machine cannot run it."""
+    version = version or stack_kueue_version(stack)
+    binary = kueue_binary(bin_dir, version)
+    if binary is None or running_kueue(layout) == version:
         return False
     ports = json.loads((layout.root / "ports.json").read_text())
     _serving_cert(layout.pki, layout.root / "kueue-certs")
@@ -465,14 +521,30 @@ def start_kueue(bin_dir: Path, layout: Layout, stack: str = "local") -> bool:
         _serving_cert(layout.pki, KUEUE_METRICS_CERTS)
     except OSError:
         return False  # not writable here (not root): the cluster runs without a Kueue controller
+    stop_kueue(layout)
     config = layout.root / "kueue-config.yaml"
     config.write_text(yaml.safe_dump(kueue_config(layout, ports, rendered_kueue_config(stack)), sort_keys=False))
     started = json.loads(layout.pids.read_text()) if layout.pids.exists() else {}
     # The on-demand visibility API server needs its own certificate at a fixed path; it is not needed here.
-    argv = [str(bin_dir / "kueue"), f"--config={config}", "--feature-gates=VisibilityOnDemand=false"]
-    started["kueue"] = _start(layout, "kueue", argv, {"KUBECONFIG": str(layout.kubeconfig)})
+    argv = [str(binary), f"--config={config}", "--feature-gates=VisibilityOnDemand=false"]
+    started["kueue"] = {**_start(layout, "kueue", argv, {"KUBECONFIG": str(layout.kubeconfig)}), "version": version}
     layout.pids.write_text(json.dumps(started, indent=2))
+    # Seen once on a loaded machine: the new pid not yet showing the binary's command line for a moment.
+    deadline = time.monotonic() + 5
+    while "kueue" not in running(layout) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return True
+
+
+def kueue_ready(layout: Layout) -> bool:
+    """Whether the running Kueue manager answers its readiness probe (its caches are synced)."""
+    port = json.loads((layout.root / "ports.json").read_text())["kueue-health"]
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    try:
+        with direct.open(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 def down(layout: Layout | None = None, timeout: float = 20) -> list[str]:

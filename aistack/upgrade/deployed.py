@@ -41,7 +41,10 @@ def chart_versions(objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     by_name = {u.name: key for key, u in UPSTREAMS.items() if u.kind == "chart"}
     found: dict[str, set[str]] = {}
     for obj in objects:
-        label = ((obj.get("metadata") or {}).get("labels") or {}).get("helm.sh/chart")
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        # Helm's recommended label, or `chart`, which kube-prometheus-stack puts on its own objects instead
+        # (its templates/_helpers.tpl): without it the 87 → 88 major would never be seen deployed.
+        label = labels.get("helm.sh/chart") or labels.get("chart")
         match = _CHART_LABEL.match(label or "")
         if match and match["name"] in by_name:
             found.setdefault(by_name[match["name"]], set()).add(match["version"])
@@ -120,8 +123,11 @@ class _Raw:
         self.api = api
 
     def get(self, path: str) -> dict[str, Any]:
-        data = self.api.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False)[0].data
-        result: dict[str, Any] = json.loads(data)
+        # The kubernetes client's (37.x) two-step raw call: serialize the request, then send it.
+        method, url, headers, body, post = self.api.param_serialize("GET", path, auth_settings=["BearerToken"])
+        response = self.api.call_api(method, url, header_params=headers, body=body, post_params=post)
+        response.read()
+        result: dict[str, Any] = json.loads(response.data)
         return result
 
     def items(self, path: str) -> list[dict[str, Any]]:

@@ -158,7 +158,7 @@ class AcceleratorEnablement(_Part):
             )
             after = [self.operator] if self.operator else []
             registry, pulls = spec.upstream.image_registry, spec.upstream.image_pull_secret is not None
-            for obj in gpu.driver_objects(handle.inventory, handle.nvidia, gpu.driver_version(spec), registry, pulls):
+            for obj in gpu.driver_objects(handle.inventory, handle.nvidia, gpu.operator_release(spec), registry, pulls):
                 self.add(obj, after)
         self.dra_driver = self._dra(name, spec, handle, namespaces or {}) if dra.dra_pools(handle.inventory) else None
         self.register_outputs({"gpu_operator": needed, "dra_pools": [p.pool for p in dra.dra_pools(handle.inventory)]})

@@ -17,7 +17,7 @@ from ..handle import DEFAULT_DEVICE_PLUGIN_CONFIG, POOL_LABEL, NvidiaStack, PodE
 from ..images.charts import PULL_SECRET
 from ..images.refs import mirrored_prefix
 from ..spec import StackSpec
-from ..versions import pinned, release
+from ..versions import Release, pinned, release
 
 NAMESPACE = "gpu-operator"
 DEVICE_PLUGIN_CONFIGMAP = "aistack-device-plugin"
@@ -90,12 +90,17 @@ DRIVER_UPGRADE_POLICY: dict[str, Any] = {
 _POD_DELETION = {"force": False, "deleteEmptyDir": False, "timeoutSeconds": 300}
 
 
-def driver_version(spec: StackSpec) -> str:
-    """The NVIDIA driver the stack's GPU Operator release installs by default."""
+def operator_release(spec: StackSpec) -> Release:
+    """The stack's GPU Operator release record (components/versions.py RELEASES)."""
     version = pinned("gpu-operator", spec.upstream.versions).version
     record = release("gpu-operator", version)
     assert record is not None and record.driver is not None  # every known gpu-operator release names its driver
-    return record.driver
+    return record
+
+
+def driver_version(spec: StackSpec) -> str:
+    """The NVIDIA driver the stack's GPU Operator release installs by default."""
+    return str(operator_release(spec).driver)
 
 
 def operator_values(spec: StackSpec, inventory: tuple[PoolInventory, ...], nvidia: NvidiaStack) -> dict[str, Any]:
@@ -136,18 +141,21 @@ def device_plugin_configmap(spec: StackSpec, inventory: tuple[PoolInventory, ...
 def driver_objects(
     inventory: tuple[PoolInventory, ...],
     nvidia: NvidiaStack,
-    driver: str,
+    operator: Release,
     registry: str | None = None,
     pull_secret: bool = False,
 ) -> list[dict[str, Any]]:
     """One NVIDIADriver per NVIDIA pool when the operator manages drivers, so pools upgrade independently.
 
-    ``registry``: the site registry (upstream.image_registry): the operator joins ``repository`` with the image
-    and the per-OS tag, so the prefix under it gives the rule's reference. ``pull_secret``: name the Secret
-    of images.charts.PULL_SECRET for the driver pods.
+    ``operator``: the GPU Operator release: its driver version, and which fields its NVIDIADriver CRD declares
+    (v26.3.3's has no ``default`` and no ``upgradePolicy``: there the ClusterPolicy's driver.upgradePolicy,
+    operator_values, is the drain plan). ``registry``: the site registry (upstream.image_registry): the operator
+    joins ``repository`` with the image and the per-OS tag, so the prefix under it gives the rule's reference.
+    ``pull_secret``: name the Secret of images.charts.PULL_SECRET for the driver pods.
     """
     if nvidia.driver:
         return []
+    driver = str(operator.driver)
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "nvidia.com/v1alpha1",
@@ -167,6 +175,10 @@ def driver_objects(
         }
         for p in nvidia_pools(inventory)
     ]
+    for obj in objects:
+        for field in ("default", "upgradePolicy"):
+            if field not in operator.driver_fields:
+                del obj["spec"][field]
     if pull_secret:
         for obj in objects:
             obj["spec"]["imagePullSecrets"] = [PULL_SECRET]  # the NVIDIADriver CRD takes secret names
