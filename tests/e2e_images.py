@@ -78,8 +78,14 @@ def live_objects(env: dict[str, Any]) -> list[dict[str, Any]]:
         for resource in resources.split(","):
             got = _kubectl(env, "get", resource, "-A", "-o", "json", check=False)
             if got.returncode == 0:
-                out += json.loads(got.stdout).get("items") or []
+                out += [o for o in json.loads(got.stdout).get("items") or [] if not _history(o)]
     return out
+
+
+def _history(obj: dict[str, Any]) -> bool:
+    """A Deployment's earlier ReplicaSet, scaled to zero and kept for rollbacks (revisionHistoryLimit): after an
+    upgrade it still names the previous release's images, which nothing runs."""
+    return obj.get("kind") == "ReplicaSet" and not (obj.get("spec") or {}).get("replicas")
 
 
 def compare_with_cluster(env: dict[str, Any], registry: str = REGISTRY) -> tuple[set[str], set[str]]:
