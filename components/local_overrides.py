@@ -66,8 +66,9 @@ def apply(bag: Mapping[str, Any], stack: str, environ: Mapping[str, str]) -> tup
         return dict(bag), None  # a shell set up for the local stack may run pulumi for another one
     out = dict(bag)
     changed = []
-    if "upstream" in doc:
-        out[UPSTREAM_KEY] = json.dumps(doc["upstream"])
+    if "upstream" in doc:  # on top of the stack's own section, as the demo's private config has it
+        own = json.loads(out[UPSTREAM_KEY]) if isinstance(out.get(UPSTREAM_KEY), str) else {}
+        out[UPSTREAM_KEY] = json.dumps({**own, **doc["upstream"]})
         changed.append(UPSTREAM_KEY)
     if "kubeconfig" in doc:
         cluster = json.loads(out[CLUSTER_KEY]) if isinstance(out.get(CLUSTER_KEY), str) else {}

@@ -156,3 +156,27 @@ def test_plain_pulumi_preview_without_a_source_says_so_in_one_line(tmp_path: Pat
     assert result.returncode != 0, out
     assert "upstream sources unreachable:" in out and "aistack local env" in out, out
     assert "Traceback" not in out, out
+
+
+def test_the_demos_sources_go_on_top_of_the_stacks_own_pins() -> None:
+    """A stack that pins a release (upstream.versions) keeps the pin when the demo, or `aistack local env`, adds the
+    mirror it found: the sources are added to the section, not put in its place."""
+    pinned = bag(json.dumps({"versions": {"kueue": "0.18.6"}}))
+    raw = local_overrides.encode("local", MIRRORED, None)
+    out, _ = local_overrides.apply(pinned, "local", {local_overrides.ENV: raw})
+    assert json.loads(out["aistack:upstream"]) == {**MIRRORED, "versions": {"kueue": "0.18.6"}}
+
+
+def test_the_demos_private_config_keeps_the_stacks_own_pins(tmp_path: Path) -> None:
+    import yaml
+
+    from aistack.local import deploy
+
+    doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    doc["config"]["aistack:upstream"] = {"versions": {"kueue": "0.18.6"}}
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.local.yaml").write_text(yaml.safe_dump(doc))
+    copy = deploy.prepare("local", state=tmp_path / "state", stacks_dir=stacks, upstream=MIRRORED)
+    written = yaml.safe_load(copy.read_text())["config"]["aistack:upstream"]
+    assert written == {**MIRRORED, "versions": {"kueue": "0.18.6"}}

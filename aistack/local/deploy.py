@@ -165,8 +165,8 @@ def prepare(
     doc = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text())
     if kubeconfig is not None:
         doc["config"].setdefault("aistack:cluster", {})["kubeconfig"] = str(kubeconfig)
-    if upstream is not None:
-        doc["config"]["aistack:upstream"] = upstream
+    if upstream is not None:  # on top of the stack's own section: its version pins and image registry stay
+        doc["config"]["aistack:upstream"] = {**(doc["config"].get("aistack:upstream") or {}), **upstream}
     if "encryptionsalt" not in doc and target.exists():
         salt = (yaml.safe_load(target.read_text()) or {}).get("encryptionsalt")
         if salt:
@@ -185,8 +185,9 @@ def cli_config_problem(
     """None when `pulumi … -s STACK` in the project directory can read stacks/ as committed; else why
     not (then the CLI reads the private copy through `--config-file`)."""
     doc = yaml.safe_load((stacks_dir / f"Pulumi.{stack}.yaml").read_text())
-    if upstream is not None and upstream != doc.get("config", {}).get("aistack:upstream"):
-        return f"its upstream section becomes {upstream}"
+    own = doc.get("config", {}).get("aistack:upstream") or {}
+    if upstream is not None and {**own, **upstream} != own:
+        return f"its upstream section becomes { ({**own, **upstream}) }"
     if "encryptionsalt" not in doc:
         return "it has no encryptionsalt: the engine would write one into the repository"
     named = (doc.get("config", {}).get("aistack:cluster") or {}).get("kubeconfig")
