@@ -279,8 +279,10 @@ def test_only_a_dead_local_pulumi_s_lock_is_removed(tmp_path: Path) -> None:
     dead.wait()
     live = subprocess.Popen(["bash", "-c", "exec -a pulumi sleep 30"])  # a running process named pulumi
     deadline = time.monotonic() + 10
-    while b"pulumi" not in Path(f"/proc/{live.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
-        time.sleep(0.05)  # until it has exec'd (a forked child shows its parent's command line first)
+    # Until it has exec'd: bash's own command line names pulumi too, and while execve runs /proc shows an empty
+    # one (seen once under CI load), so wait for the exec'd form, argv[0] first.
+    while not Path(f"/proc/{live.pid}/cmdline").read_bytes().startswith(b"pulumi\0") and time.monotonic() < deadline:
+        time.sleep(0.05)
     try:
         here = socket.gethostname()
         gone = _lock(tmp_path, "a", dead.pid, here)

@@ -32,7 +32,7 @@ import yaml
 from aistack.preflight import needs as needs_mod
 from aistack.preflight.needs import stack_needs
 from aistack.preflight.report import QuotaState, evaluate_quotas
-from components.spec import parse_spec
+from components.spec import load_stack, parse_spec
 from foundation import catalog
 from tests import gcp_standin
 from tests.conftest import no_aws_credentials, run_cli
@@ -611,6 +611,33 @@ def test_system_pools_match_the_targets() -> None:
 
 
 # ------------------------------------------------------------------------------------------ pulumi up hook
+
+
+@pytest.fixture(autouse=True)
+def sources_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook first tries the stack's chart and manifest hosts (aistack/preflight/sources.py): they answer here,
+    so these tests see the quota preflight alone (no connection leaves the machine)."""
+    from aistack.preflight import sources
+
+    monkeypatch.setattr(sources, "unreachable", lambda spec: [])
+
+
+def test_program_hook_stops_at_an_unreachable_source_before_the_quota_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pulumi
+    from pulumi.runtime.settings import SETTINGS
+
+    from aistack.preflight import sources
+    from aistack.preflight.hook import run_preflight
+
+    monkeypatch.setattr(SETTINGS, "monitor", None)  # outside mocks, as under the engine
+    down = sources.Endpoint("helm.ngc.nvidia.com", 443, ("gpu-operator",))
+    monkeypatch.setattr(sources, "unreachable", lambda spec: [(down, "Name or service not known")])
+    spec = load_stack(_write_stack(tmp_path, AWS_STACK), Path("stacks")).spec
+    with pytest.raises(pulumi.RunError) as exc:
+        run_preflight(spec, {})
+    assert "helm.ngc.nvidia.com:443 (Name or service not known) for gpu-operator" in str(exc.value)
 
 
 def test_program_hook_fails_before_any_resource_when_short(

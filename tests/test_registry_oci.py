@@ -316,17 +316,24 @@ def test_pull_secret_shapes_and_schemes() -> None:
 # ------------------------------------------------------------------- `aistack upstreams STACK`
 
 
-def site_stack(tmp_path: Path, registry: str, secret: str | None) -> Path:
-    """The local stack, mirrored (the shared mirror) and pointed at ``registry``, as a stack file."""
+def site_stack(tmp_path: Path, registry: str) -> Path:
+    """The local stack, mirrored (the shared mirror) and pointed at ``registry``, as a stack file. Its pull secret,
+    where a test needs one, comes through --pull-secret-file (secret_args): in a stack file it must be a Pulumi
+    secret, which the Pulumi-secret test below makes with the real CLI."""
     doc: dict[str, Any] = yaml.safe_load((STACKS / "Pulumi.local.yaml").read_text())
     upstream: dict[str, Any] = {"charts_mirror": str(MIRROR), "manifests_mirror": str(MIRROR)}
     upstream["image_registry"] = registry
-    if secret is not None:
-        upstream["image_pull_secret"] = secret
     doc["config"]["aistack:upstream"] = upstream
     path = tmp_path / "Pulumi.site.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def secret_args(tmp_path: Path, secret: str) -> list[str]:
+    """`--pull-secret-file F` with ``secret`` (USER:PASSWORD or a .dockerconfigjson) in F."""
+    file = tmp_path / f"pull-secret-{abs(hash(secret))}"
+    file.write_text(secret)
+    return ["--pull-secret-file", str(file)]
 
 
 @pytest.fixture
@@ -347,13 +354,14 @@ def test_upstreams_names_each_missing_image_with_the_copy_command(
     stack_runs: list[str],
 ) -> None:
     site = f"{image_registry.host}/mirror"
-    stack = site_stack(tmp_path, site, "puller:right-password")
-    code, out, err = run_cli(capsys, "upstreams", str(stack))
+    stack = site_stack(tmp_path, site)
+    right = secret_args(tmp_path, "puller:right-password")
+    code, out, err = run_cli(capsys, "upstreams", str(stack), *right)
     assert code == 1, err
     assert f"crane copy docker.io/library/busybox:1.37 {site}/docker.io/library/busybox:1.37" in err
     assert "gpu-operator" not in err and "kueue" not in err
     assert "images: 2 of 3" in out
-    code, out, err = run_cli(capsys, "upstreams", str(stack), "--json")
+    code, out, err = run_cli(capsys, "upstreams", str(stack), "--json", *right)
     assert code == 1
     images = {r["source"]: r["in_mirror"] for r in json.loads(out) if r["kind"] == "image"}
     assert images == {OPERATOR: "ok", KUEUE: "ok", "docker.io/library/busybox:1.37": "missing"}
@@ -369,8 +377,8 @@ def test_upstreams_passes_when_the_registry_holds_every_image(
     push_image(image_registry, "mirror/docker.io/library/busybox", "1.37")
     secret_file = tmp_path / "pull-secret.json"
     secret_file.write_text(image_registry.docker_config())
-    # The file given wins over the stack's (wrong) secret: the same check, with other credentials.
-    stack = site_stack(tmp_path, f"{image_registry.host}/mirror", "puller:wrong-password")
+    # A whole .dockerconfigjson this time: the same check, with the credentials in the other shape.
+    stack = site_stack(tmp_path, f"{image_registry.host}/mirror")
     code, out, err = run_cli(capsys, "upstreams", str(stack), "--pull-secret-file", str(secret_file))
     assert code == 0, err
     assert "images: 3 of 3" in out
@@ -383,11 +391,11 @@ def test_upstreams_with_wrong_credentials_or_no_registry_says_so_in_one_line(
     pushed: dict[str, str],
     stack_runs: list[str],
 ) -> None:
-    stack = site_stack(tmp_path, f"{image_registry.host}/mirror", "puller:wrong-password")
-    code, _, err = run_cli(capsys, "upstreams", str(stack))
+    stack = site_stack(tmp_path, f"{image_registry.host}/mirror")
+    code, _, err = run_cli(capsys, "upstreams", str(stack), *secret_args(tmp_path, "puller:wrong-password"))
     assert code == 2 and "Traceback" not in err
     assert f"image registry {image_registry.host} refused the credentials" in err and "To fix:" in err
-    gone = site_stack(tmp_path, f"127.0.0.1:{free_port()}/mirror", None)
+    gone = site_stack(tmp_path, f"127.0.0.1:{free_port()}/mirror")
     code, _, err = run_cli(capsys, "upstreams", str(gone))
     assert code == 1 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and "is unreachable" in err, err
@@ -412,7 +420,7 @@ def test_upstreams_reads_a_pulumi_secret_pull_secret_through_the_cli(
     project = tmp_path / "project"
     project.mkdir()
     (project / "Pulumi.yaml").write_text(yaml.safe_dump({"name": "aistack", "runtime": "python"}))
-    stack = site_stack(project, f"{image_registry.host}/mirror", None)
+    stack = site_stack(project, f"{image_registry.host}/mirror")
     stack = stack.rename(project / "Pulumi.regsecret.yaml")
     env = {
         "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}",
@@ -463,7 +471,7 @@ def test_upstreams_checks_every_image_the_local_stack_runs(
     images = importlib.import_module("aistack.cli.images")
     with running(tmp_path / "registry") as registry:
         site = f"{registry.host}/site"
-        stack = site_stack(tmp_path, site, None)
+        stack = site_stack(tmp_path, site)
         found = images.stack_images(load_stack(str(stack)))
         monkeypatch.setattr(images, "stack_images", lambda loaded: found)
         listed = [ref.reference for ref in found]
