@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from . import naming, upstream_fixes
+from . import awaits, naming, transforms, upstream_fixes
 from .engine import under_mocks
 from .handle import TargetHandle
 from .platform import Platform
@@ -29,13 +29,16 @@ class AiStack(pulumi.ComponentResource):
         mine = pulumi.ResourceOptions(parent=self)
         if not under_mocks():  # mocks run no transforms (and render no chart: the offline plan is unaffected)
             # Every child, the upstream charts' and manifests' included (a transform reaches into them).
-            transforms: list[pulumi.ResourceTransform] = [upstream_fixes.transform]
+            rules: list[pulumi.ResourceTransform] = [upstream_fixes.transform]
+            # Services whose pods a Ready workload already proves skip the provider's fixed 10 s settle (awaits.py).
+            rules.append(awaits.transform(webhooks_served=not spec.cluster.simulated))
             if spec.cluster.simulated:
                 # A cluster without containers (cluster.simulated): webhooks no pod can serve are neutralised.
                 from . import simulated
 
-                transforms.append(simulated.transform)
-            mine = pulumi.ResourceOptions(parent=self, transforms=transforms)
+                rules.append(simulated.transform)
+            # One callback for all of them: the engine makes a round trip per transform per resource.
+            mine = pulumi.ResourceOptions(parent=self, transforms=[transforms.chain(rules)])
         self.target = build_target(naming.target_resource_name(name), spec, mine)
         self.handle = self.target.handle
         self.platform = Platform(naming.platform_resource_name(name), spec, self.handle, mine)

@@ -303,23 +303,31 @@ class Cli:
         return dict(json.loads(result.stdout)) if result.returncode == 0 and result.stdout.strip() else {}
 
 
-def _events(event_log: Path) -> list[dict[str, Any]]:
+def _events(event_log: Path, kind: str) -> list[dict[str, Any]]:
+    """The events of one kind (``resourcePreEvent``, ``summaryEvent``...). The full platform's log is ~35 MB,
+    most of it the outputs events' object states: only the lines naming ``kind`` are decoded."""
     if not event_log.exists():
         return []
     found = []
-    for line in event_log.read_text().splitlines():
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a killed engine
+    needle = f'"{kind}"'
+    with event_log.open(encoding="utf-8") as lines:
+        for line in lines:
+            if needle not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a killed engine
+            if kind in event:
+                found.append(event)
     return found
 
 
 def event_steps(event_log: Path) -> list[tuple[str, str, str]]:
     """(op, type, urn) of every step that changes something, from the engine's event log."""
     steps = []
-    for event in _events(event_log):
-        meta = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+    for event in _events(event_log, "resourcePreEvent"):
+        meta = event["resourcePreEvent"].get("metadata") or {}
         if meta and meta.get("op") not in ("same", "read", None):
             steps.append((str(meta["op"]), str(meta.get("type", "")), str(meta.get("urn", ""))))
     return steps
@@ -327,15 +335,8 @@ def event_steps(event_log: Path) -> list[tuple[str, str, str]]:
 
 def summary_changes(event_log: Path) -> dict[str, int]:
     """The `summaryEvent.resourceChanges` of an engine event log ({} when the run ended before it)."""
-    if not event_log.exists():
-        return {}
-    for line in reversed(event_log.read_text().splitlines()):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a killed engine
-        if "summaryEvent" in event:
-            return {k: int(v) for k, v in (event["summaryEvent"].get("resourceChanges") or {}).items()}
+    for event in reversed(_events(event_log, "summaryEvent")):
+        return {k: int(v) for k, v in (event["summaryEvent"].get("resourceChanges") or {}).items()}
     return {}
 
 
