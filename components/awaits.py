@@ -50,7 +50,6 @@ API_SERVER_CALLS: frozenset[tuple[str, str]] = frozenset(
         ("kubeflow-system", "kubeflow-trainer-controller-manager"),
         ("kueue-system", "kueue-visibility-server"),
         ("kueue-system", "kueue-webhook-service"),
-        ("metallb-system", "frr-k8s-webhook-service"),
         ("metallb-system", "metallb-webhook-service"),
     }
 )

@@ -136,7 +136,6 @@ OMITTED: tuple[Omitted, ...] = (
     Omitted("kueue", API_SERVICE, "v1beta1.visibility.kueue.x-k8s.io", _KUEUE_VISIBILITY),
     Omitted("kueue", API_SERVICE, "v1beta2.visibility.kueue.x-k8s.io", _KUEUE_VISIBILITY),
     Omitted("metallb", _VWC, "metallb-webhook-configuration", _METALLB),
-    Omitted("metallb", _VWC, "frr-k8s-validating-webhook-configuration", _METALLB),
     Omitted(
         "metallb",
         CRD,

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -66,6 +68,7 @@ def loaded_stack(env: dict[str, Any], **upstream: Any) -> Any:
     doc = yaml.safe_load((root / "stacks" / "Pulumi.local.yaml").read_text())
     doc["config"]["aistack:upstream"] = {**(env.get("upstream") or {}), **upstream}
     tmp = Path(tempfile.mkdtemp(prefix="aistack-e2e-images-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the stack's path is read after this returns
     path = tmp / "Pulumi.local.yaml"
     path.write_text(yaml.safe_dump(doc))
     return load_stack(str(path))

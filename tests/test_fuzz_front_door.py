@@ -15,12 +15,14 @@ The example counts add up to more than 10,000 generated inputs per `make test` r
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,6 +56,7 @@ def examples(n: int) -> int:
 
 
 SANDBOX = Path(tempfile.mkdtemp(prefix="aistack-fuzz-"))
+atexit.register(shutil.rmtree, SANDBOX, ignore_errors=True)
 MARKER = SANDBOX / "pwned"  # every command-execution payload below tries to create this file
 
 HOSTILE = [

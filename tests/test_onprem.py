@@ -22,6 +22,7 @@ from components.targets.onprem import nodes
 from components.targets.onprem.nodes import PATCH_FORCE, ExistingNode, merged_taints
 from components.versions import UPSTREAMS
 from tests.conftest import ROOT, of_type, plan_values
+from tests.test_simulated import needs_mirror, rendered_upstreams
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 NODE_PATCH = "kubernetes:core/v1:NodePatch"
@@ -417,3 +418,16 @@ def test_spec_rejects_bad_onprem_sections() -> None:
     assert "ascending" in issues(base(onprem={"metallb": {"addresses": ["10.0.0.9-10.0.0.1"]}}))
     assert "nfs_server" in issues(base(storage={"default_storage_class": "x", "shared_filesystem": {"enabled": True}}))
     assert "did you mean 'local-path'" in issues(base(onprem={"volumes": "local_path"}))
+
+
+@needs_mirror
+def test_metallb_runs_no_bgp_backend() -> None:
+    """The chart rendered with aistack's values (tests/test_simulated.py): L2 advertisement only. Chart 0.16
+    turns the frr-k8s backend on by default: a privileged DaemonSet, its webhook and its CRDs."""
+    objects = [o for r in rendered_upstreams() if r.upstream == "metallb" for _, o in r.objects()]
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("DaemonSet", "metallb-speaker") in kinds
+    assert not [k for k in kinds if "frr" in k[1]], sorted(k for k in kinds if "frr" in k[1])
+    crds = {name for kind, name in kinds if kind == "CustomResourceDefinition"}
+    assert "ipaddresspools.metallb.io" in crds and "l2advertisements.metallb.io" in crds
+    assert not {c for c in crds if c.endswith("frrk8s.metallb.io")}

@@ -15,8 +15,10 @@ POOL = "aistack"
 
 
 def metallb_values() -> dict[str, Any]:
-    """The chart's CRDs and native L2 speaker; FRR (BGP) stays off."""
-    return {"crds": {"enabled": True}, "speaker": {"frr": {"enabled": False}}}
+    """The chart's CRDs and native L2 speaker; FRR (BGP) stays off in both of the chart's forms: the speaker's
+    FRR container, and the frr-k8s backend, which chart 0.16 turns on by default (a privileged DaemonSet on
+    every node, its webhook and four CRDs, none of them used by L2 advertisement)."""
+    return {"crds": {"enabled": True}, "speaker": {"frr": {"enabled": False}}, "frrk8s": {"enabled": False}}
 
 
 def address_pool(spec: StackSpec) -> list[dict[str, Any]]:
