@@ -14,7 +14,6 @@ off is the main e2e's final step (tests/test_e2e_local.py calls tests/e2e_destro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ import pytest
 import yaml
 
 from aistack.local import cluster, deploy, seed
+from benchmarks.apply import offline
 from components.spec import load_stack
 from tests import e2e_destroy
 from tests.conftest import need
-from tests.test_e2e_local import OFFLINE, ROOT, tools_bin
+from tests.test_e2e_local import ROOT, tools_bin
 
 pytestmark = pytest.mark.e2e
 SHARED_CRDS = ROOT.parent / "shared" / "crds"
@@ -72,31 +72,25 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if deploy.language_host(bin_dir) is None:
         need("tools", f"no Pulumi language host under {bin_dir}: aistack destroy runs the pulumi CLI")
     state = tmp_path_factory.mktemp("destroy")
-    saved = {k: os.environ.get(k) for k in OFFLINE}
-    os.environ.update(OFFLINE)
-    layout = cluster.up(bin_dir, cluster.Layout(state))
-    try:
-        seed.apply(layout.kubeconfig, list(seed.crd_documents()))
-        # The kinds users create that aistack's own CRD set lacks (Notebook, TrainJob; Karpenter's NodeClaim
-        # so the drain meets that kind too), from the CRD mirror beside the checkout.
-        for extra in ("kubeflow", "karpenter"):
-            if (SHARED_CRDS / extra).is_dir():
-                seed.apply(layout.kubeconfig, list(seed.crd_documents(SHARED_CRDS / extra)))
-        env: dict[str, Any] = {"bin": bin_dir, "layout": layout, "state": state}
-        env["cli"] = _cli(env, data_protection=True)
-        env["cli"].ensure_stack()
-        spec = _spec(env)
-        seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
-        seed.apply(layout.kubeconfig, seed.resource_slices(spec))
-        seed.apply(layout.kubeconfig, [LOCAL_PATH_CLASS])
-        yield env
-    finally:
-        cluster.down(layout)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with offline():  # every download through a closed proxy: the machine has no internet
+        layout = cluster.up(bin_dir, cluster.Layout(state))
+        try:
+            seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+            # The kinds users create that aistack's own CRD set lacks (Notebook, TrainJob; Karpenter's NodeClaim
+            # so the drain meets that kind too), from the CRD mirror beside the checkout.
+            for extra in ("kubeflow", "karpenter"):
+                if (SHARED_CRDS / extra).is_dir():
+                    seed.apply(layout.kubeconfig, list(seed.crd_documents(SHARED_CRDS / extra)))
+            env: dict[str, Any] = {"bin": bin_dir, "layout": layout, "state": state}
+            env["cli"] = _cli(env, data_protection=True)
+            env["cli"].ensure_stack()
+            spec = _spec(env)
+            seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
+            seed.apply(layout.kubeconfig, seed.resource_slices(spec))
+            seed.apply(layout.kubeconfig, [LOCAL_PATH_CLASS])
+            yield env
+        finally:
+            cluster.down(layout)
 
 
 def _up(env: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ import pytest
 
 from aistack.drift.report import refresh_items
 from aistack.local import cluster, deploy, seed, upstream
+from benchmarks.apply import offline
 from components.spec import load_stack
 from components.versions import UPSTREAMS, pinned
 from tests import e2e_by_hand, e2e_destroy, e2e_images
@@ -51,13 +52,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
 MIRROR = ROOT.parent / "shared" / "mirror"
 CHART = "kubernetes:helm.sh/v4:Chart"
-# Port 9 (discard) on loopback: nothing listens, so any request through a proxy fails at once.
-CLOSED = "http://127.0.0.1:9"
-OFFLINE = {
-    **{k: CLOSED for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")},
-    "NO_PROXY": "127.0.0.1,localhost",
-    "no_proxy": "127.0.0.1,localhost",
-}
 # The first deploy pins the previous release of each upstream that has one in the mirror (../shared/mirror/
 # README.md); the upgrade round then moves the same stack to today's pins (components/versions.py UPSTREAMS).
 PREVIOUS = {"kueue": "0.18.6", "gpu-operator": "v26.3.3", "kube-prometheus-stack": "87.21.0"}
@@ -116,48 +110,44 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     spec = load_stack("local").spec
     route = upstream.decide(spec, env={}, shared=MIRROR, online=lambda: False)  # the mirror, else CRDs only
     print(route.why)
-    saved = {k: os.environ.get(k) for k in OFFLINE}
-    os.environ.update(OFFLINE)
-    layout = cluster.up(bin_dir, cluster.Layout(state))
-    try:
-        if not route.installs_upstream:
-            seed.apply(layout.kubeconfig, list(seed.crd_documents()))
-        seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
-        seed.apply(layout.kubeconfig, seed.resource_slices(spec))  # the dra pool's GPUs, in the NVIDIA driver's format
-        # Air-gapped for real (issue #25): every image from the site registry, and the API server refuses any pod
-        # (template) or GPU Operator setting that names another, from the first deploy on (test_1c checks it).
-        overrides = {**(route.overrides() or {}), "image_registry": e2e_images.REGISTRY}
-        e2e_images.install_policy({"bin": bin_dir, "layout": layout}, e2e_images.REGISTRY, "Deny")
-        previous, why_not = previous_releases(route, bin_dir)
-        # The first deploy at the previous releases, where they can be had; the upgrade round moves it to today's.
-        first = {**overrides, "versions": previous} if previous else overrides
-        print(f"first deploy: {previous or why_not}")
-        stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig, upstream=first)
-        cli = None
-        host = deploy.language_host(bin_dir)
-        print(deploy.route_line("up", host, ROOT, state))
-        if host is not None:
-            cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig, upstream=first)
-            cli.ensure_stack()
-        yield {
-            "bin": bin_dir,
-            "layout": layout,
-            "stack": stack,
-            "cli": cli,
-            "state": state,
-            "repo": before,
-            "route": route,
-            "upstream": overrides,
-            "previous": previous,
-            "no_upgrade": why_not,
-        }
-    finally:
-        cluster.down(layout)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with offline():  # every download through a closed proxy: the machine has no internet
+        layout = cluster.up(bin_dir, cluster.Layout(state))
+        try:
+            if not route.installs_upstream:
+                seed.apply(layout.kubeconfig, list(seed.crd_documents()))
+            seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
+            seed.apply(
+                layout.kubeconfig, seed.resource_slices(spec)
+            )  # the dra pool's GPUs, in the NVIDIA driver's format
+            # Air-gapped for real (issue #25): every image from the site registry, and the API server refuses any pod
+            # (template) or GPU Operator setting that names another, from the first deploy on (test_1c checks it).
+            overrides = {**(route.overrides() or {}), "image_registry": e2e_images.REGISTRY}
+            e2e_images.install_policy({"bin": bin_dir, "layout": layout}, e2e_images.REGISTRY, "Deny")
+            previous, why_not = previous_releases(route, bin_dir)
+            # The first deploy at the previous releases, where they can be had; the upgrade round moves it to today's.
+            first = {**overrides, "versions": previous} if previous else overrides
+            print(f"first deploy: {previous or why_not}")
+            stack = deploy.select("local", bin_dir, _program, state=state, kubeconfig=layout.kubeconfig, upstream=first)
+            cli = None
+            host = deploy.language_host(bin_dir)
+            print(deploy.route_line("up", host, ROOT, state))
+            if host is not None:
+                cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig, upstream=first)
+                cli.ensure_stack()
+            yield {
+                "bin": bin_dir,
+                "layout": layout,
+                "stack": stack,
+                "cli": cli,
+                "state": state,
+                "repo": before,
+                "route": route,
+                "upstream": overrides,
+                "previous": previous,
+                "no_upgrade": why_not,
+            }
+        finally:
+            cluster.down(layout)
 
 
 def previous_releases(route: upstream.UpstreamRoute, bin_dir: Path) -> tuple[dict[str, str] | None, str]:

@@ -31,6 +31,7 @@ from aistack.images_check import (
     scheme_for,
 )
 from aistack.local.cluster import free_port
+from benchmarks.apply import offline
 from components.images import parse_image
 from components.versions import KUBERNETES_MINOR
 from tests.conftest import ROOT, STACKS, TOOLS, built_tool, need, plan_values, run_cli, stack_values
@@ -40,13 +41,7 @@ MIRROR = (ROOT.parent / "shared" / "mirror").resolve()
 CHART = "kubernetes:helm.sh/v4:Chart"
 OPERATOR = "nvcr.io/nvidia/gpu-operator:v26.7.0"
 KUEUE = "registry.k8s.io/kueue/kueue:v0.19.2"
-BUSYBOX = "busybox:1.37"
-# Port 9 (discard) on loopback: any request through a proxy fails at once (as in test_e2e_local).
-OFFLINE = {
-    **{k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")},
-    "NO_PROXY": "127.0.0.1,localhost",
-    "no_proxy": "127.0.0.1,localhost",
-}  # a short name: docker.io/library/busybox in the registry
+BUSYBOX = "busybox:1.37"  # a short name: docker.io/library/busybox in the registry
 
 
 def helm() -> Path:
@@ -150,22 +145,16 @@ def test_pulumi_preview_of_the_local_stack_takes_every_chart_from_the_oci_mirror
     offset = charts_registry.log.stat().st_size
     spec = load_stack("local").spec
     layout = cluster.up(bin_dir, cluster.Layout(tmp_path / "cluster"))
-    saved = {k: os.environ.get(k) for k in OFFLINE}
-    os.environ.update(OFFLINE)
-    try:
-        seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
-        seed.apply(layout.kubeconfig, seed.resource_slices(spec))
-        state = tmp_path / "state"
-        cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig, upstream=upstream)
-        cli.ensure_stack()
-        outcome = cli.run("preview", on_line=lambda line: print(line, end=""))
-    finally:
-        cluster.down(layout)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with offline():  # every download through a closed proxy: the machine has no internet
+        try:
+            seed.apply(layout.kubeconfig, seed.fake_nodes(spec))
+            seed.apply(layout.kubeconfig, seed.resource_slices(spec))
+            state = tmp_path / "state"
+            cli = deploy.Cli.for_stack("local", bin_dir, state=state, kubeconfig=layout.kubeconfig, upstream=upstream)
+            cli.ensure_stack()
+            outcome = cli.run("preview", on_line=lambda line: print(line, end=""))
+        finally:
+            cluster.down(layout)
     assert outcome.rc == 0, outcome.tail(40)
     previewed = [urn for op, type_, urn in outcome.steps if type_ == CHART and op == "create"]
     assert len(previewed) == len(charts), previewed
