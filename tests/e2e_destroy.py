@@ -13,6 +13,7 @@ destroy, tests/test_e2e_destroy.py's small ones). Each function takes the e2e ``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -170,9 +171,22 @@ def kill_destroy_halfway(env: dict[str, Any], after_deletes: int = 3, timeout: f
             seen += " deleted" in line
             if seen >= after_deletes or time.monotonic() - t0 > timeout:
                 break
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_session(proc.pid)
         proc.wait()
     return seen
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session ``sid``. Pulumi starts each plugin (the language host, the provider) in a
+    process group of its own, so killing the CLI's group alone left both running, orphaned, after the test."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command: state ppid pgrp session ...
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[3]) == sid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
 def lock_files(env: dict[str, Any]) -> list[Path]:
