@@ -126,19 +126,30 @@ build_helm() {
   go_build helm helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
+# aistack's patches to the provider (scripts/tools/pulumi-kubernetes/patches, each says why): a binary built
+# with other patches, or none, is rebuilt.
+K8S_PROVIDER_PATCHES=$WRAPPERS/pulumi-kubernetes/patches
+k8s_provider_patches_sum() { cat "$K8S_PROVIDER_PATCHES"/*.patch | sha256sum | cut -d' ' -f1; }
+
 build_k8s_provider() {
-  if have pulumi-resource-kubernetes; then return; fi
-  say "pulumi-resource-kubernetes $K8S_PROVIDER_VERSION: provider/v4@$K8S_PROVIDER_REF (copied out of the module cache to run its go generate)"
-  local dir w=$WORK/pulumi-kubernetes
+  local stamp=$BIN/.pulumi-resource-kubernetes.patches
+  if [[ "$(cat "$stamp" 2>/dev/null)" == "$(k8s_provider_patches_sum)" ]] && have pulumi-resource-kubernetes; then return; fi
+  say "pulumi-resource-kubernetes $K8S_PROVIDER_VERSION: provider/v4@$K8S_PROVIDER_REF (copied out of the module cache to run its go generate), with aistack's patches"
+  local dir w=$WORK/pulumi-kubernetes patch
   dir=$(mod_dir pulumi-kubernetes/source "github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_REF")
   rm -rf "$w" && cp -r "$dir" "$w" && chmod -R u+w "$w"
   # The committed go.mod is upstream's with its sdk/v4 replace (a relative path) swapped for sdk $K8S_PROVIDER_SDK.
   cp "$WRAPPERS"/pulumi-kubernetes/{go.mod,go.sum} "$w"/
+  for patch in "$K8S_PROVIDER_PATCHES"/*.patch; do
+    # Outside any repository (a tools dir inside a checkout would make git apply patch relative to it).
+    GIT_CEILING_DIRECTORIES=$(dirname "$w") git -C "$w" apply "$patch" || { say "$patch does not apply to provider/v4@$K8S_PROVIDER_REF"; return 1; }
+  done
   (cd "$w" \
     && (cd cmd/pulumi-resource-kubernetes && VERSION=$K8S_PROVIDER_VERSION go generate ./...) \
     && go build -mod=readonly -trimpath \
          -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_VERSION" \
-         -o "$BIN/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes)
+         -o "$BIN/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes) \
+    && k8s_provider_patches_sum > "$stamp"
 }
 
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
