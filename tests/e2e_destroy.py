@@ -264,6 +264,27 @@ def assert_no_crd_left(env: dict[str, Any]) -> None:
     assert left == [], f"CRDs left behind: {left}"
 
 
+# Parent chains (in a URN) of what the serving installs render: Kueue's chart, the DRA driver's (and the GPU
+# Operator's, which it depends on) and Kubeflow's kustomizations.
+SERVING_CHILDREN = (
+    "aistack:index:Scheduling$kubernetes:helm.sh/v4:Chart$",
+    "aistack:index:AcceleratorEnablement$kubernetes:helm.sh/v4:Chart$",
+    "aistack:index:Kubeflow$kubernetes:kustomize/v2:Directory$",
+)
+
+
+def assert_teams_deleted_before_what_serves_them(report: DestroyReport) -> None:
+    """Pulumi began deleting every team's namespace before any object of Kueue, the DRA driver or Kubeflow (it
+    begins a delete only once all that depends on the object is gone): users' Jobs, Workloads and claims go
+    while the controllers and webhooks that release them run."""
+    deletes = [(i, urn) for i, (op, _, urn) in enumerate(report.steps) if op == "delete"]
+    teams = [i for i, urn in deletes if "$aistack:index:Tenancy$kubernetes:core/v1:Namespace::" in urn]
+    serving = [(i, urn) for i, urn in deletes if any(chain in urn for chain in SERVING_CHILDREN)]
+    assert teams and serving, (len(teams), len(serving), [u for _, u in deletes][:5])
+    early = [urn.rsplit("::", 1)[1] for i, urn in serving if i < max(teams)]
+    assert not early, f"deleted before the teams' namespaces: {early[:10]}"
+
+
 def final_destroy(env: dict[str, Any]) -> DestroyReport:
     """The main e2e's last step: users' work running (made where missing), then `aistack destroy local` of the
     stack as its config file says (data_protection off for the committed `local`), checked as the spec says."""
@@ -279,4 +300,5 @@ def final_destroy(env: dict[str, Any]) -> DestroyReport:
     assert_destroyed(env, report, data_protection=spec.data_protection, users=users)
     if env.get("route") is None or env["route"].installs_upstream:
         assert_no_crd_left(env)
+        assert_teams_deleted_before_what_serves_them(report)
     return report

@@ -592,16 +592,21 @@ def test_kubeflow_parts_wait_for_what_they_need_not_for_the_part_before(local_pl
 
 
 def test_controllers_and_webhooks_outlive_what_users_run_and_crds_their_objects(local_plan: list[Any]) -> None:
-    """Pulumi deletes in reverse dependency order: whatever depends on X is deleted before X."""
+    """Pulumi deletes in reverse dependency order: whatever depends on X is deleted before X, and depending on a
+    component counts its children (pulumi/pulumi pkg/resource/graph/dependency_graph.go, DependenciesOf). So each
+    team's namespace must depend on every install that serves it, and no install on a team's namespace."""
     by_urn = _by_urn(local_plan)
-    team_ns = {
-        r.urn for r in local_plan if r.inputs.get("kind") == "Namespace" and r.name.endswith(("-alpha", "-beta"))
-    }
+    team_ns = [r for r in local_plan if r.inputs.get("kind") == "Namespace" and r.name.endswith(("-alpha", "-beta"))]
     assert len(team_ns) == 2
     kueue = [r for r in local_plan if r.type == CHART and r.name.endswith("-kueue")]
     dra_driver = [r for r in local_plan if r.type == CHART and r.name.endswith("-dra-driver")]
-    for install in [*kueue, *dra_driver, *(r for r in local_plan if r.type == DIRECTORY)]:
-        assert team_ns <= _ancestors(install, by_urn), f"{install.name} would go before the teams' namespaces"
+    installs = [*kueue, *dra_driver, *(r for r in local_plan if r.type == DIRECTORY)]
+    assert len(kueue) == 1 and len(dra_driver) == 1 and len(installs) > 10, [r.name for r in installs]
+    for ns in team_ns:
+        waits_for = _ancestors(ns, by_urn)
+        for install in installs:
+            assert install.urn in waits_for, f"{install.name} would be deleted before {ns.name} (and users' work)"
+            assert ns.urn not in _ancestors(install, by_urn), f"{install.name} waits for {ns.name}"
     profiles = next(r for r in local_plan if r.type == DIRECTORY and r.name.endswith("-profiles"))
     for kind, install in (("Profile", profiles), ("ClusterQueue", kueue[0]), ("LocalQueue", kueue[0])):
         objs = [r for r in local_plan if r.custom and r.inputs.get("kind") == kind]

@@ -42,6 +42,7 @@ class DestroyReport:
     errors: list[str] = field(default_factory=list)
     destroyed: bool = False
     changes: dict[str, int] = field(default_factory=dict)
+    steps: list[tuple[str, str, str]] = field(default_factory=list)  # (op, type, urn), in the order pulumi began them
     protected: list[str] = field(default_factory=list)
     sweep: SweepReport | None = None
 
@@ -211,7 +212,7 @@ def recover_state(runner: state.Runner, backend_url: str, report: DestroyReport)
 
 def pulumi_destroy(runner: state.Runner, report: DestroyReport, say: Say) -> None:
     outcome = runner.run(*DESTROY_ARGS, on_line=say, timeout=PULUMI_TIMEOUT_S)
-    report.changes = dict(outcome.changes)
+    report.changes, report.steps = dict(outcome.changes), list(outcome.steps)
     if outcome.rc != 0:
         report.errors.append(f"pulumi {' '.join(DESTROY_ARGS)} exited {outcome.rc}:\n{outcome.tail(25)}")
         return

@@ -5,12 +5,16 @@ storage, gpu, scheduling, monitoring, kubeflow) that return manifests as plain d
 installs (charts, manifest trees) come first; objects of their custom kinds depend on them, so
 CRDs exist before the objects that need them.
 
-The dependencies are the real ones, because Pulumi deletes in their reverse order: an object of a custom
-kind depends on the install that brings its CRD and controller (so the controller outlives it on a
-destroy and removes its finalizers); the installs whose controllers or webhooks act on what users run
-(Kueue, NVIDIA's DRA driver, Kubeflow) depend on the teams' namespaces (so those namespaces and their
-content are deleted first, while the webhooks still answer); Kubeflow's parts depend on the parts they
-use (KUBEFLOW_NEEDS), not on the one before them, so independent parts deploy in parallel.
+The dependencies are the real ones, because Pulumi deletes in their reverse order (whatever depends on X
+is deleted before X; depending on a component counts its children too, pulumi/pulumi
+pkg/resource/graph/dependency_graph.go, DependenciesOf): an object of a custom kind
+depends on the install that brings its CRD and controller (so the controller outlives it on a destroy and
+removes its finalizers); the teams' namespaces depend on the installs whose controllers or webhooks act on
+what users run in them (Kueue, NVIDIA's DRA driver, Kubeflow: ``Platform.serving``), so on a destroy
+those namespaces and their content, users' Jobs and Workloads included, are deleted while those controllers still run.
+Hence the order below: every install first, then the teams' namespaces, then what goes into them
+(``for_teams``). Kubeflow's parts depend on the parts they use (KUBEFLOW_NEEDS), not on the one before
+them, so independent parts deploy in parallel.
 """
 
 from __future__ import annotations
@@ -77,12 +81,21 @@ class Tenancy(_Part):
     """
 
     def __init__(
-        self, name: str, spec: StackSpec, handle: TargetHandle, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        spec: StackSpec,
+        handle: TargetHandle,
+        opts: pulumi.ResourceOptions | None = None,
+        serving: Sequence[pulumi.Resource] = (),
     ) -> None:
+        """``serving``: the installs whose controllers and webhooks act on what users run in these namespaces;
+        each namespace depends on them, so a destroy deletes it (and users' work in it) while they still run."""
         super().__init__("Tenancy", name, handle, opts, spec)
         self.namespaces: dict[str, pulumi.Resource] = {}
         for team in spec.teams:
-            ns = self.add(tenancy.team_namespace(spec, team, handle.inventory), retain_on_delete=spec.data_protection)
+            ns = self.add(
+                tenancy.team_namespace(spec, team, handle.inventory), serving, retain_on_delete=spec.data_protection
+            )
             self.namespaces[team.name] = ns
             for obj in tenancy.team_objects(spec, team, handle):
                 self.add(obj, [ns])
@@ -97,7 +110,6 @@ class Storage(_Part):
         name: str,
         spec: StackSpec,
         handle: TargetHandle,
-        namespaces: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("Storage", name, handle, opts, spec)
@@ -105,28 +117,31 @@ class Storage(_Part):
         # server forbids it): a change, such as turning data_protection off (Retain → Delete), replaces the class
         # (deleted first: the name is fixed; volumes already made keep their own policy).
         immutable = ["provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"]
-        classes = [
+        self.classes = [
             self.add(obj, replace_on_changes=immutable, delete_before_replace=True)
             for obj in storage.storage_classes(spec, handle.storage)
         ]
         self.workspaces: dict[str, pulumi.Resource] = {}
-        for team in spec.teams:
-            claim = storage.workspace_claim(team, handle.storage)
-            if claim is None:
-                continue
-            self.workspaces[team.name] = self.add(
-                claim,
-                [namespaces[team.name], *classes],
-                protect=spec.data_protection,
-                retain_on_delete=spec.data_protection,
-            )
         self.register_outputs(
             {
                 "default_class": handle.storage.default,
                 "shared_class": handle.storage.shared,
-                "workspaces": list(self.workspaces),
+                "workspaces": [t.name for t in spec.teams if storage.workspace_claim(t, handle.storage) is not None],
             }
         )
+
+    def for_teams(self, spec: StackSpec, namespaces: dict[str, pulumi.Resource]) -> None:
+        """Each team's workspace volume, in its namespace."""
+        for team in spec.teams:
+            claim = storage.workspace_claim(team, self.handle.storage)
+            if claim is None:
+                continue
+            self.workspaces[team.name] = self.add(
+                claim,
+                [namespaces[team.name], *self.classes],
+                protect=spec.data_protection,
+                retain_on_delete=spec.data_protection,
+            )
 
 
 class AcceleratorEnablement(_Part):
@@ -139,9 +154,7 @@ class AcceleratorEnablement(_Part):
         spec: StackSpec,
         handle: TargetHandle,
         opts: pulumi.ResourceOptions | None = None,
-        namespaces: dict[str, pulumi.Resource] | None = None,
     ) -> None:
-        """``namespaces``: the teams' namespaces, where the dra pools' ResourceClaimTemplates go."""
         super().__init__("AcceleratorEnablement", name, handle, opts, spec)
         self.operator: k8s.helm.v4.Chart | None = None
         needed = gpu.operator_needed(handle.inventory, handle.nvidia)
@@ -160,13 +173,11 @@ class AcceleratorEnablement(_Part):
             registry, pulls = spec.upstream.image_registry, spec.upstream.image_pull_secret is not None
             for obj in gpu.driver_objects(handle.inventory, handle.nvidia, gpu.operator_release(spec), registry, pulls):
                 self.add(obj, after)
-        self.dra_driver = self._dra(name, spec, handle, namespaces or {}) if dra.dra_pools(handle.inventory) else None
+        self.dra_driver = self._dra(name, spec, handle) if dra.dra_pools(handle.inventory) else None
         self.register_outputs({"gpu_operator": needed, "dra_pools": [p.pool for p in dra.dra_pools(handle.inventory)]})
 
-    def _dra(
-        self, name: str, spec: StackSpec, handle: TargetHandle, namespaces: dict[str, pulumi.Resource]
-    ) -> k8s.helm.v4.Chart | None:
-        """NVIDIA's DRA driver, the dra pools' DeviceClasses and each team's ResourceClaimTemplates (dra.py)."""
+    def _dra(self, name: str, spec: StackSpec, handle: TargetHandle) -> k8s.helm.v4.Chart | None:
+        """NVIDIA's DRA driver and the dra pools' DeviceClasses (dra.py)."""
         ns = self.add(system_namespace(dra.NAMESPACE, "privileged", spec))  # its kubelet plugin runs privileged
         chart = install_chart(
             f"{name}-dra-driver",
@@ -174,17 +185,22 @@ class AcceleratorEnablement(_Part):
             dra.NAMESPACE,
             dra.driver_values(handle.inventory, handle.nvidia),
             spec,
-            # After the operator, whose chart owns the ComputeDomain CRDs where it is installed, and after the
-            # teams' namespaces: a destroy deletes their pods while the kubelet plugin can still release claims.
-            self.components([ns, *([self.operator] if self.operator else []), *namespaces.values()]),
+            # After the operator, whose chart owns the ComputeDomain CRDs where it is installed. The teams'
+            # namespaces come after the driver (Platform.serving): a destroy deletes their pods while the kubelet
+            # plugin can still release their claims.
+            self.components([ns, *([self.operator] if self.operator else [])]),
             skip_crds=not dra.driver_owns_crds(self.operator is not None),
         )
         for obj in dra.cluster_objects(handle.inventory):
             self.add(obj)
-        for team in spec.teams:
-            for obj in dra.claim_templates(team, handle.inventory):
-                self.add(obj, [namespaces[team.name]] if team.name in namespaces else [])
         return chart
+
+    def for_teams(self, spec: StackSpec, namespaces: dict[str, pulumi.Resource]) -> None:
+        """Each team's ResourceClaimTemplates for the dra pools, in its namespace."""
+        after = [self.dra_driver] if self.dra_driver else []
+        for team in spec.teams:
+            for obj in dra.claim_templates(team, self.handle.inventory):
+                self.add(obj, [*after, namespaces[team.name]])
 
 
 class Scheduling(_Part):
@@ -195,7 +211,6 @@ class Scheduling(_Part):
         name: str,
         spec: StackSpec,
         handle: TargetHandle,
-        namespaces: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
         monitoring: Sequence[pulumi.Resource] = (),
     ) -> None:
@@ -209,21 +224,25 @@ class Scheduling(_Part):
             scheduling.NAMESPACE,
             scheduling.kueue_values(spec, handle.inventory),
             spec,
-            # After the teams' namespaces: a destroy deletes them (users' Jobs and Workloads) while Kueue runs.
-            self.components([ns, *monitoring, *namespaces.values()]),
+            # Before the teams' namespaces (Platform.serving): a destroy deletes them, users' Jobs and Workloads
+            # with their finalizers included, while Kueue runs.
+            self.components([ns, *monitoring]),
             # The chart's names grow with the release's: from the resource name, its metrics Service would
             # be 68 characters, over the 63 a Service name may have (the API server refuses it).
             release="kueue",
         )
-        crds = [self.kueue] if self.kueue else []
+        self.crds = [self.kueue] if self.kueue else []
         self.queues = {}
         for obj in scheduling.queue_objects(spec, handle.inventory):
-            res = self.add(obj, crds)
+            res = self.add(obj, self.crds)
             if obj["kind"] == "ClusterQueue":
                 self.queues[obj["metadata"]["name"]] = res
-        for team in spec.teams:
-            self.add(scheduling.local_queue(team), [*crds, namespaces[team.name], self.queues[team.name]])
         self.register_outputs({"cluster_queues": list(self.queues)})
+
+    def for_teams(self, spec: StackSpec, namespaces: dict[str, pulumi.Resource]) -> None:
+        """Each team's LocalQueue, in its namespace, pointing at its ClusterQueue."""
+        for team in spec.teams:
+            self.add(scheduling.local_queue(team), [*self.crds, namespaces[team.name], self.queues[team.name]])
 
 
 def _credential_of(receiver: str) -> Callable[[str], str]:
@@ -336,12 +355,10 @@ class Kubeflow(_Part):
         name: str,
         spec: StackSpec,
         handle: TargetHandle,
-        namespaces: dict[str, pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("Kubeflow", name, handle, opts, spec)
         plan = kubeflow.install_plan(spec, handle.cni_bin_dir)
-        teams = list(namespaces.values())
         made: dict[str, pulumi.Resource] = {}
         # Air-gapped: every image of the trees' objects (pod templates, ConfigMaps naming images, operator
         # settings) under the site registry, by the same rule as the charts' values (images/rewrite.py).
@@ -351,21 +368,18 @@ class Kubeflow(_Part):
         if spec.upstream.install:
             for part, path in plan:
                 # What this part really needs (kubeflow_needs), not the part before it: independent parts are
-                # applied, and their rollouts awaited, in parallel. The teams' namespaces come first so that a
-                # destroy deletes them (and what users run in them) while these controllers and webhooks run.
+                # applied, and their rollouts awaited, in parallel. The teams' namespaces come after every part
+                # (Platform.serving), so a destroy deletes them, and what users run in them, while these
+                # controllers and webhooks run.
                 needs = [made[n] for n in kubeflow_needs(part) if n in made]
                 made[part] = k8s.kustomize.v2.Directory(
                     f"{name}-{part}",
                     directory=manifest_directory(kubeflow.MANIFESTS, path, spec.upstream),
-                    opts=pulumi.ResourceOptions.merge(self.components([*needs, *teams]), images),
+                    opts=pulumi.ResourceOptions.merge(self.components(needs), images),
                 )
                 self.pull_secrets(KUBEFLOW_NAMESPACES.get(part, ()), made[part])
+        self.made = made
         installed = list(made.values())
-        for team in spec.teams:
-            for obj in kubeflow.team_objects(spec, team, handle):
-                # A Profile needs its CRD and controller (the profiles part); anything else only the namespace.
-                crds = [made["profiles"]] if obj["kind"] == "Profile" and "profiles" in made else []
-                self.add(obj, [*crds, namespaces[team.name]])
         # Cloud identity for in-cluster components whose service account the manifests create (e.g.
         # pipeline-runner): only aistack's annotations are applied, the account stays Kubeflow's.
         for wi in workload_identities(spec):
@@ -377,6 +391,14 @@ class Kubeflow(_Part):
             )
             self.add(sa, installed, patch=True)
         self.register_outputs({"installed": [part for part, _ in plan]})
+
+    def for_teams(self, spec: StackSpec, namespaces: dict[str, pulumi.Resource]) -> None:
+        """Each team's Kubeflow objects (its Profile, ...), in its namespace."""
+        for team in spec.teams:
+            for obj in kubeflow.team_objects(spec, team, self.handle):
+                # A Profile needs its CRD and controller (the profiles part); anything else only the namespace.
+                crds = [self.made["profiles"]] if obj["kind"] == "Profile" and "profiles" in self.made else []
+                self.add(obj, [*crds, namespaces[team.name]])
 
 
 class Platform(pulumi.ComponentResource):
@@ -391,15 +413,20 @@ class Platform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("aistack:index:Platform", name, None, opts)
         mine = pulumi.ResourceOptions(parent=self)
-        self.tenancy = Tenancy(f"{name}-tenancy", spec, handle, mine)
-        namespaces = self.tenancy.namespaces
-        self.storage = Storage(f"{name}-storage", spec, handle, namespaces, mine)
-        self.accelerators = AcceleratorEnablement(f"{name}-accelerators", spec, handle, mine, namespaces)
-        # Monitoring first: its chart brings the CRDs of the ServiceMonitors other charts (Kueue) render.
+        self.storage = Storage(f"{name}-storage", spec, handle, mine)
+        self.accelerators = AcceleratorEnablement(f"{name}-accelerators", spec, handle, mine)
+        # Monitoring before Kueue: its chart brings the CRDs of the ServiceMonitors other charts (Kueue) render.
         self.monitoring = Monitoring(f"{name}-monitoring", spec, handle, mine) if spec.monitoring.enabled else None
         prometheus_crds = [self.monitoring.stack] if self.monitoring and self.monitoring.stack else []
-        self.scheduling = Scheduling(f"{name}-scheduling", spec, handle, namespaces, mine, prometheus_crds)
-        self.kubeflow = Kubeflow(f"{name}-kubeflow", spec, handle, namespaces, mine) if spec.kubeflow.enabled else None
+        self.scheduling = Scheduling(f"{name}-scheduling", spec, handle, mine, prometheus_crds)
+        self.kubeflow = Kubeflow(f"{name}-kubeflow", spec, handle, mine) if spec.kubeflow.enabled else None
+        # Then the teams' namespaces, after what serves them (Platform.serving), and what goes into each.
+        self.tenancy = Tenancy(f"{name}-tenancy", spec, handle, mine, serving=self.serving())
+        namespaces = self.tenancy.namespaces
+        parts = (self.storage, self.accelerators, self.scheduling, self.kubeflow)
+        for part in parts:
+            if part is not None:
+                part.for_teams(spec, namespaces)
         self.register_outputs(
             {
                 "tenancy": self.tenancy,
@@ -410,6 +437,15 @@ class Platform(pulumi.ComponentResource):
                 "kubeflow": self.kubeflow,
             }
         )
+
+    def serving(self) -> list[pulumi.Resource]:
+        """The installs whose controllers or webhooks act on what users run in the teams' namespaces
+        (Kueue's Workloads and admission, the DRA driver's claims, Kubeflow's Notebooks, Profiles, TrainJobs,
+        InferenceServices and Istio's injection), which the teams' namespaces depend on."""
+        found: list[pulumi.Resource | None] = [self.scheduling.kueue, self.accelerators.dra_driver]
+        if self.kubeflow is not None:
+            found += self.kubeflow.made.values()
+        return [r for r in found if r is not None]
 
 
 __all__ = ["AcceleratorEnablement", "Kubeflow", "Monitoring", "Platform", "Scheduling", "Storage", "Tenancy"]
