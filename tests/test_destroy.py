@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from aistack.local.deploy import Outcome
 from aistack.teardown import destroy as teardown
 from aistack.teardown import drain, state
 from aistack.teardown.drain import Release
@@ -327,9 +328,8 @@ class FakeRunner:
         keep = [r for r in doc["deployment"]["resources"] if r.get("protect") or r["urn"].endswith("::ns-alpha")]
         doc["deployment"]["resources"] = keep
         self.file.write_text(json.dumps(doc))
-        return type(
-            "Outcome", (), {"rc": self.destroy_rc, "changes": {"delete": 3}, "tail": lambda self, n=25: "boom"}
-        )()
+        steps = [("delete", r["type"], r["urn"]) for r in STATE["deployment"]["resources"] if r not in keep]
+        return Outcome(self.destroy_rc, {"delete": len(steps)}, ["boom"], steps=steps)
 
 
 def resource(kind: str, name: str, **extra: Any) -> dict[str, Any]:
@@ -439,6 +439,7 @@ def test_a_clean_drain_then_destroy_keeps_and_lists_the_protected(tmp_path: Path
     assert kube.deleted == ["Service alpha/web"]  # the claim is kept under data_protection
     assert report.kept == ["PersistentVolumeClaim alpha/workspace (data_protection: claims and their volumes are kept)"]
     assert report.protected == ["kubernetes:core/v1:PersistentVolumeClaim alpha-workspace"]
+    assert report.steps and {op for op, _, _ in report.steps} == {"delete"}  # pulumi's, in the order it began them
     assert sum("pending operation" in n for n in report.notes) == 2
     text = "\n".join(report.lines())
     assert "pulumi state unprotect" in text and "aistack:data_protection false" in text
