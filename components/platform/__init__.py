@@ -121,24 +121,25 @@ class Storage(_Part):
             self.add(obj, replace_on_changes=immutable, delete_before_replace=True)
             for obj in storage.storage_classes(spec, handle.storage)
         ]
+        # Each team's workspace claim (None: the target has no volumes for it); made by for_teams.
+        self.claims = {t.name: storage.workspace_claim(t, handle.storage) for t in spec.teams}
         self.workspaces: dict[str, pulumi.Resource] = {}
         self.register_outputs(
             {
                 "default_class": handle.storage.default,
                 "shared_class": handle.storage.shared,
-                "workspaces": [t.name for t in spec.teams if storage.workspace_claim(t, handle.storage) is not None],
+                "workspaces": [team for team, claim in self.claims.items() if claim is not None],
             }
         )
 
     def for_teams(self, spec: StackSpec, namespaces: dict[str, pulumi.Resource]) -> None:
         """Each team's workspace volume, in its namespace."""
-        for team in spec.teams:
-            claim = storage.workspace_claim(team, self.handle.storage)
+        for team, claim in self.claims.items():
             if claim is None:
                 continue
-            self.workspaces[team.name] = self.add(
+            self.workspaces[team] = self.add(
                 claim,
-                [namespaces[team.name], *self.classes],
+                [namespaces[team], *self.classes],
                 protect=spec.data_protection,
                 retain_on_delete=spec.data_protection,
             )
